@@ -1,0 +1,30 @@
+// @drivecast/bus: the bus interfaces, their NATS and in-memory implementations.
+export type {
+  Bus,
+  BusMessage,
+  Subscription,
+  RequestHandler,
+  StreamConfig,
+  StreamInfo,
+  AppendOptions,
+  AppendResult,
+  StoredMessage,
+  ConsumerConfig,
+  Delivery,
+  Consumer,
+  Streams,
+  KvEntry,
+  KvWatchEvent,
+  KvWatcher,
+  KvConfig,
+  Kv,
+} from "./types.js";
+export {
+  BusError,
+  WrongRevisionError,
+  WrongLastSequenceError,
+  NoRespondersError,
+  TimeoutError,
+  DisconnectedError,
+  RemoteError,
+} from "./errors.js";
