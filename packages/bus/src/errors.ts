@@ -35,7 +35,10 @@ export class WrongLastSequenceError extends BusError {
 
 export class NoRespondersError extends BusError {
   override name = "NoRespondersError";
-  constructor(readonly subject: string, cause?: unknown) {
+  constructor(
+    readonly subject: string,
+    cause?: unknown,
+  ) {
     super(`nobody serves ${subject}`, { cause, retriable: true });
   }
 }
@@ -63,5 +66,34 @@ export class RemoteError extends BusError {
     message: string,
   ) {
     super(message, { retriable: false });
+  }
+}
+
+/** The stream named does not exist: ensure it first (streams.ensure). */
+export class StreamNotFoundError extends BusError {
+  override name = "StreamNotFoundError";
+  constructor(
+    readonly stream: string,
+    cause?: unknown,
+  ) {
+    super(`stream ${stream} does not exist; create it with streams.ensure() first`, {
+      cause,
+      retriable: false,
+    });
+  }
+}
+
+/** The durable consumer named does not exist (deleted): bind it again with streams.consumer(). */
+export class ConsumerNotFoundError extends BusError {
+  override name = "ConsumerNotFoundError";
+  constructor(
+    readonly stream: string,
+    readonly durable: string,
+    cause?: unknown,
+  ) {
+    super(
+      `consumer ${durable} on stream ${stream} does not exist; bind it again with streams.consumer()`,
+      { cause, retriable: false },
+    );
   }
 }

@@ -112,11 +112,7 @@ export interface ErrorMessage {
   requestId?: string;
 }
 export type ServerMessage =
-  | WelcomeMessage
-  | ChangesMessage
-  | ScrollResultMessage
-  | PongMessage
-  | ErrorMessage;
+  WelcomeMessage | ChangesMessage | ScrollResultMessage | PongMessage | ErrorMessage;
 
 export class ProtocolViolation extends Error {
   override readonly name = "ProtocolViolation";

@@ -84,6 +84,12 @@ export interface DocEvent {
   ancestors: DocSnapshot[];
   /** Previous location, when known (moves: parent from the audit comment). */
   before: { parentUid: string; path: string | null; ancestors: DocSnapshot[] } | null;
+  /**
+   * Users of the receiving shard the ingest routed this event for (their root contains the old
+   * or new location, or lies beneath it; for group events, the group's current members). The
+   * shard may add users it knows more about (cached group memberships).
+   */
+  users: string[];
 }
 
 /** A sync root in the root index (KV `drive_roots`, key `<repo>.<uid>`). */

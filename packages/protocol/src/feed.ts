@@ -43,6 +43,8 @@ export function follows(
   cursor: number,
   maxAgeMs: number,
 ): boolean {
+  // 0 is never issued as a position; as a cursor it proves nothing.
+  if (cursor <= 0) return false;
   if (entry.lowerBound === cursor) return true;
   if (entry.lowerBound !== 0 || cursor >= entry.upperBound || cursor <= 0) return false;
   const window = (maxAgeMs - CLOCK_SKEW_MS) * 1000;

@@ -1,6 +1,14 @@
 // @drivecast/protocol: the vocabulary every role shares. No I/O.
 export { fnv1a32, shardOf, DEFAULT_SHARD_COUNT } from "./shard.js";
-export { Streams, Buckets, Names, DEFAULT_NAMING, userToken, userFromToken } from "./subjects.js";
+export {
+  Streams,
+  Buckets,
+  Names,
+  DEFAULT_NAMING,
+  userToken,
+  userFromToken,
+  rootKey,
+} from "./subjects.js";
 export type { Naming } from "./subjects.js";
 export {
   nextPosition,
@@ -52,3 +60,48 @@ export type {
   PongMessage,
   ErrorMessage,
 } from "./client.js";
+export {
+  RecordCodec,
+  createRecordDecoder,
+  encodeRecord,
+  watermarkOf,
+  watermarkTimestamp,
+  schemaInfo,
+  canonicalSchemaForm,
+} from "./record.js";
+export type { NuxeoRecord, EncodeRecordOptions } from "./record.js";
+export type {
+  RecordDecoder,
+  RecordDecoderOptions,
+  RecordSchemaVersion,
+  SchemaInfo,
+  AuditEntry,
+} from "./types.js";
+export {
+  RECORD_SCHEMA_2023,
+  RECORD_SCHEMA_2021,
+  RECORD_FINGERPRINT_2023,
+  RECORD_FINGERPRINT_2021,
+} from "./avro-schemas.js";
+export { fingerprintHex } from "./avro-schema.js";
+export { parseAuditEntry, auditEntryJson, parseIsoDateTime, formatIsoDateTime } from "./audit.js";
+export type { AuditEntryJson, AuditEntryJsonOptions } from "./audit.js";
+export {
+  DecodeFailure,
+  DecodeError,
+  UnknownSchemaError,
+  IncompatibleSchemaError,
+  TruncatedRecordError,
+  CorruptRecordError,
+  LegacyCodecError,
+  NotSingleObjectError,
+  InvalidAuditEntryError,
+  InvalidSchemaError,
+  UnsupportedCodecError,
+} from "./errors.js";
+export type {
+  ScrollDescendantsRequest,
+  ScrollDescendantsReply,
+  RpcRequest,
+  RpcReply,
+} from "./rpc.js";

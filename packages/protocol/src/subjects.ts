@@ -44,6 +44,11 @@ export function userFromToken(token: string): string {
   return decoder.decode(bytes);
 }
 
+/** KV key of a sync root in `drive_roots`: `<repo>.<uid>` (both are KV-key safe in Nuxeo). */
+export function rootKey(repository: string, uid: string): string {
+  return `${repository}.${uid}`;
+}
+
 /** Every name derived once from a Naming, so hot paths concatenate nothing but the varying part. */
 export class Names {
   readonly eventsStream: string;
@@ -96,11 +101,6 @@ export class Names {
   /** `drive.dl.<reason>`: dead letters, by reason code. */
   deadLetter(reason: string): string {
     return this.dl + reason;
-  }
-
-  /** KV key of a root: `<repo>.<uid>` (both are KV-key safe in Nuxeo). */
-  rootKey(repository: string, uid: string): string {
-    return `${repository}.${uid}`;
   }
 
   /** KV key of a device registration. */

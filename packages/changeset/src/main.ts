@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// drivecast-changeset: config → wiring → start → drain on SIGTERM. The only file reading the env.
+import { connectNatsBus, createLogger, createRegistry, runWorker, type Bus } from "@drivecast/bus";
+import { createNuxeoClient } from "@drivecast/nuxeo";
+import { startChangeset } from "./changeset.js";
+import { parseChangesetConfig } from "./config.js";
+
+const config = parseChangesetConfig(process.env);
+const logger = createLogger({
+  name: "changeset",
+  level: config.common.logLevel,
+  base: { workerId: config.changeset.workerId },
+});
+const registry = createRegistry("changeset");
+let bus: Bus | null = null;
+
+await runWorker({
+  name: "changeset",
+  logger,
+  registry,
+  admin: config.common.admin,
+  async start() {
+    bus = await connectNatsBus({ servers: config.common.natsUrl, name: "drivecast-changeset", logger });
+    const nuxeo = createNuxeoClient({
+      baseUrl: config.common.nuxeo.url,
+      auth: config.common.nuxeo.token
+        ? { kind: "token", token: config.common.nuxeo.token }
+        : { kind: "basic", user: config.common.nuxeo.user!, password: config.common.nuxeo.password! },
+    });
+    return startChangeset(config.changeset, {
+      bus,
+      nuxeo,
+      logger,
+      registry,
+    });
+  },
+  close: async () => {
+    await bus?.close();
+  },
+});
