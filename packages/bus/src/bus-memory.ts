@@ -508,6 +508,9 @@ class MemStreams implements Streams {
         { retriable: true },
       );
     }
+    // As on NATS, a JetStream publish is a core publish too: core subscribers of the subject
+    // receive it, whatever the stream then decides (stored, duplicate, or refused by a CAS).
+    this.server.route(subject, data.slice(), undefined);
     return st.append(subject, data, options);
   }
 

@@ -321,6 +321,25 @@ export function busContract(name: string, factory: BusFactory): void {
         expect(await bus.streams.lastBySubject(name, `${root}.none`)).toBeNull();
       });
 
+      it("append - also reaches core subscribers of the subject (the gateway's live path)", async () => {
+        await stream();
+        const got: string[] = [];
+        const arrived = new Promise<void>((resolve) => {
+          const sub = bus.subscribe(`${root}.live.*`, (m) => {
+            got.push(`${m.subject}=${dec(m.data)}`);
+            if (got.length === 2) {
+              sub.unsubscribe();
+              resolve();
+            }
+          });
+        });
+        await bus.flush();
+        await bus.streams.append(`${root}.live.u1`, enc("one"));
+        await bus.streams.append(`${root}.live.u2`, enc("two"));
+        await arrived;
+        expect(got).toEqual([`${root}.live.u1=one`, `${root}.live.u2=two`]);
+      });
+
       it("append - fails with a retriable BusError when no stream stores the subject", async () => {
         const err = await bus.streams
           .append(`${uniqueName("nostream")}.x`, enc("x"))

@@ -3,8 +3,8 @@
 // Concurrent lookups of one token share one call; rejections (401) are cached briefly so a
 // client retrying a bad token in a loop does not turn into a Nuxeo load test.
 import { LRUCache } from "lru-cache";
-import { Counter } from "./prom.js";
-import type { Registry } from "./prom.js";
+import { Counter } from "@drivecast/bus";
+import type { Registry } from "@drivecast/bus";
 import { NuxeoUnauthorizedError } from "@drivecast/nuxeo";
 import type { NuxeoClient } from "@drivecast/nuxeo";
 import type { Authenticator, Identity } from "./types.js";

@@ -1,6 +1,6 @@
 // The gateway's Prometheus metrics, registered once on the injected registry.
-import { Counter, Gauge } from "./prom.js";
-import type { Registry } from "./prom.js";
+import { Counter, Gauge } from "@drivecast/bus";
+import type { Registry } from "@drivecast/bus";
 
 export interface GatewayMetrics {
   connections: Gauge<"protocol">;

@@ -40,11 +40,11 @@ export class FeedSession implements FeedListener {
 
   subscribe(lowerBound: number | null): void {
     // Live first (buffered by the merge), history after the subscription is active.
-    const step = this.merge.subscribe(lowerBound);
+    this.merge.subscribe(lowerBound);
     this.attached = true;
     this.hub.attach(this.user, this).then(
       () => {
-        if (!this.closed) this.apply(step, false);
+        if (!this.closed) this.firstRead(lowerBound);
       },
       (err: unknown) => {
         if (this.closed) return;
@@ -75,6 +75,29 @@ export class FeedSession implements FeedListener {
       }
     }
     if (step.read) this.read();
+  }
+
+  /**
+   * Most subscribers are up to date (a reconnect) or start from now: for them the newest stored
+   * set is all the history the merge needs, and fetching it is one direct get instead of a
+   * replay read. Anyone else gets the full history.
+   */
+  private firstRead(lowerBound: number | null): void {
+    this.hub.last(this.user).then(
+      (last) => {
+        if (this.closed) return;
+        if (last === null || lowerBound === null || last.summary.upperBound === lowerBound) {
+          this.apply(this.merge.onHistory(last === null ? [] : [last]), true);
+        } else {
+          this.read();
+        }
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        this.logger.warn({ err, user: this.user }, "feed history read failed");
+        this.sink.fail("feed unavailable");
+      },
+    );
   }
 
   private read(): void {

@@ -1,6 +1,6 @@
 // Public interfaces of the gateway: its configuration, what it needs injected, what it returns.
 import type { Bus } from "@drivecast/bus";
-import type { Registry } from "./prom.js";
+import type { Registry } from "@drivecast/bus";
 import type { Naming } from "@drivecast/protocol";
 
 /** Who a Nuxeo token belongs to (resolved by an Authenticator). */

@@ -6,7 +6,7 @@ import type { RestServer } from "@drivecast/nuxeo-sim";
 import { createMemoryBus } from "@drivecast/bus";
 import { gatewayConfig, nuxeoAuthenticator, startGateway } from "../src/mod.js";
 import type { Gateway } from "../src/mod.js";
-import { Registry } from "../src/prom.js";
+import { Registry } from "@drivecast/bus";
 import { TestClient, metricValue, refusedUpgrade, silent } from "./harness.js";
 
 const closers: (() => Promise<void>)[] = [];

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer } from "@drivecast/testkit";
 import type { NatsServerHandle } from "@drivecast/testkit";
-import { msgpackCodec, positionAt } from "@drivecast/protocol";
+import { msgpackCodec, positionAt, shardOf } from "@drivecast/protocol";
 import type { ChangesMessage, DeviceRecord, ServerMessage } from "@drivecast/protocol";
 import {
+  SHARDS,
   connectDevice,
   eventually,
   metricValue,
@@ -15,7 +16,7 @@ import type { BusKind, Harness } from "./harness.js";
 
 let nats: NatsServerHandle;
 beforeAll(async () => {
-  nats = await startNatsServer();
+  nats = await startNatsServer({ http: true });
 });
 afterAll(async () => {
   await nats?.stop();
@@ -40,6 +41,17 @@ async function harness(
 function track(c: TestClient): TestClient {
   clients.push(c);
   return c;
+}
+
+/** Subscriptions on exactly `subject`, over every client connection (NATS monitoring). */
+async function natsSubscriptionsOn(subject: string): Promise<number> {
+  const res = await fetch(`${nats.httpUrl as string}/connz?subs=1`);
+  const body = (await res.json()) as { connections?: { subscriptions_list?: string[] }[] };
+  let n = 0;
+  for (const c of body.connections ?? []) {
+    for (const s of c.subscriptions_list ?? []) if (s === subject) n++;
+  }
+  return n;
 }
 
 function bounds(m: ServerMessage): [number, number] {
@@ -173,6 +185,11 @@ describe.each<BusKind>(["memory", "nats"])("gateway on the %s bus", (kind) => {
       e2.summary.upperBound,
     ]);
     expect(await metricValue(h.registry, "drivecast_gateway_users")).toBe(1);
+    if (kind === "nats") {
+      // The server's own count: one subscription on the user's feed subject, for two sockets.
+      const subject = h.names.feed(shardOf(user, SHARDS), user);
+      expect(await natsSubscriptionsOn(subject)).toBe(1);
+    }
     a.close();
     b.close();
     await eventually("the subscription released", async () =>

@@ -3,7 +3,7 @@
 import { decode } from "@msgpack/msgpack";
 import WebSocket from "ws";
 import { connectNatsBus, createMemoryBus } from "@drivecast/bus";
-import { Registry } from "../src/prom.js";
+import { Registry } from "@drivecast/bus";
 import type { Bus } from "@drivecast/bus";
 import { Names, msgpackCodec, nextPosition, shardOf } from "@drivecast/protocol";
 import type { FeedEntry, FileSystemItemChange, ServerMessage } from "@drivecast/protocol";

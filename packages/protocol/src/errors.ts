@@ -9,11 +9,13 @@ import { fingerprintHex, nuxeoSchemaFileName } from "./avro-schema.js";
 /** Dead-letter reason codes, one per error class below. */
 export const DecodeFailure = {
   UnknownSchema: "unknown_schema",
+  UnknownSchemaId: "unknown_schema_id",
   IncompatibleSchema: "incompatible_schema",
   TruncatedRecord: "truncated_record",
   CorruptRecord: "corrupt_record",
   LegacyCodec: "legacy_codec",
   NotSingleObject: "not_single_object",
+  NotConfluentWireFormat: "not_confluent_wire_format",
   InvalidAuditEntry: "invalid_audit_entry",
   InvalidSchema: "invalid_schema",
   UnsupportedCodec: "unsupported_codec",
@@ -44,6 +46,28 @@ export class UnknownSchemaError extends DecodeError {
         `unknown fingerprint`,
     );
     this.fingerprintHex = fingerprintHex(fingerprint);
+  }
+}
+
+/**
+ * avroConfluent: the payload names a schema registry id this decoder has not been given. The
+ * caller fetches the schema from the registry (RecordDecoder.addRegistrySchema) and decodes again;
+ * a registry that does not know the id either makes this the dead-letter reason.
+ */
+export class UnknownSchemaIdError extends DecodeError {
+  override readonly name = "UnknownSchemaIdError";
+  readonly reason = DecodeFailure.UnknownSchemaId;
+
+  constructor(
+    readonly schemaId: number,
+    detail = "",
+  ) {
+    super(
+      `Record written with schema registry id ${schemaId}, which the decoder does not know` +
+        (detail === "" ? "" : ` (${detail})`) +
+        `: check that the configured schema registry is the one Nuxeo's avroConfluent codec ` +
+        `writes to, and that it still holds this id`,
+    );
   }
 }
 
@@ -121,6 +145,19 @@ export class NotSingleObjectError extends DecodeError {
   }
 }
 
+/** The `avroConfluent` codec expects Confluent's wire format (`00` + 4-byte schema id). */
+export class NotConfluentWireFormatError extends DecodeError {
+  override readonly name = "NotConfluentWireFormatError";
+  readonly reason = DecodeFailure.NotConfluentWireFormat;
+
+  constructor(detail: string) {
+    super(
+      `Record payload is not in Confluent's wire format (magic byte 00, 4-byte schema id): ` +
+        `${detail}. Set drivecast's codec to the value of nuxeo.stream.audit.log.codec`,
+    );
+  }
+}
+
 /** `Record.data` is not a Nuxeo audit entry (UTF-8 JSON with an eventId and an eventDate). */
 export class InvalidAuditEntryError extends DecodeError {
   override readonly name = "InvalidAuditEntryError";
@@ -145,18 +182,19 @@ export class InvalidSchemaError extends DecodeError {
   }
 }
 
-/** The configured codec is unknown, or known but not supported by this decoder. */
+/** The configured codec is unknown (or, when encoding, lacks what it needs). */
 export class UnsupportedCodecError extends DecodeError {
   override readonly name = "UnsupportedCodecError";
   readonly reason = DecodeFailure.UnsupportedCodec;
 
-  constructor(readonly codec: string) {
+  constructor(
+    readonly codec: string,
+    detail?: string,
+  ) {
     super(
-      codec === "avroConfluent"
-        ? "Codec avroConfluent (Confluent schema registry) is not supported yet: set Nuxeo's " +
-            "nuxeo.stream.audit.log.codec to avro, or use avroBinary/avroJson"
-        : `Unknown record codec ${JSON.stringify(codec)}: use avro, avroBinary or avroJson, as ` +
-            "nuxeo.stream.audit.log.codec says",
+      detail ??
+        `Unknown record codec ${JSON.stringify(codec)}: use avro, avroBinary, avroJson or ` +
+          "avroConfluent, as nuxeo.stream.audit.log.codec says (legacy/java cannot be read)",
     );
   }
 }
