@@ -194,6 +194,8 @@ describe.each<BusKind>(["memory", "nats"])("endpoints on the %s bus", (kind) => 
       fileSystemChanges: [],
       upperBound: e3.summary.upperBound,
     });
+    const empty = await post(h, Paths.GetChangeSummary, token, "");
+    expect(empty).toMatchObject({ status: 200, json: { upperBound: e3.summary.upperBound } });
     const none = await post(h, Paths.GetChangeSummary, token, { params: {} });
     expect(none.json).toMatchObject({
       hasTooManyChanges: false,

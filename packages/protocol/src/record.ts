@@ -1,6 +1,11 @@
 // The Nuxeo stream `Record` (NUXEO.md §1): its wire shape, a decoder for each stream codec, and
 // the encoder the simulator and tests use to write exactly what Nuxeo writes.
 //
+// No I/O here: schemas come in as texts. Single-object payloads name their writer schema by
+// fingerprint (bundled, or added with addSchema); Confluent-framed ones by a registry id whose
+// schema the caller fetched and added with addRegistrySchema. An unknown one throws, and the
+// caller (the ingest) loads or fetches it and decodes again.
+//
 // Every decoder reads into ONE reader schema, Nuxeo 2023's, through Avro schema resolution: a
 // record written with the 2021 schema (same fields, another order) or any later compatible
 // schema decodes to the same NuxeoRecord. Compiled resolvers are kept per writer fingerprint,
@@ -32,9 +37,11 @@ import {
   IncompatibleSchemaError,
   InvalidSchemaError,
   LegacyCodecError,
+  NotConfluentWireFormatError,
   NotSingleObjectError,
   TruncatedRecordError,
   UnknownSchemaError,
+  UnknownSchemaIdError,
   UnsupportedCodecError,
 } from "./errors.js";
 import { JsonSyntaxError, parseExactJson } from "./json-exact.js";
@@ -62,7 +69,7 @@ export const RecordCodec = {
   Avro: "avro",
   AvroBinary: "avroBinary",
   AvroJson: "avroJson",
-  /** Reserved: Confluent wire format with a schema registry (not supported yet). */
+  /** Confluent wire format: `00`, 4-byte big-endian schema registry id, Avro binary. */
   AvroConfluent: "avroConfluent",
 } as const;
 export type RecordCodec = (typeof RecordCodec)[keyof typeof RecordCodec];
@@ -85,6 +92,10 @@ export function watermarkOf(timestampMs: number, sequence = 0, completed = false
 const MARKER_0 = 0xc3;
 const MARKER_1 = 0x01;
 const HEADER_LENGTH = 10;
+/** Confluent wire format: magic byte 0, then the schema id as a big-endian int32. */
+const CONFLUENT_MAGIC = 0x00;
+const CONFLUENT_HEADER_LENGTH = 5;
+const MAX_SCHEMA_ID = 0x7fffffff;
 
 interface Known {
   info: SchemaInfo;
@@ -178,8 +189,26 @@ function describe(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+function readSchemaId(p: Uint8Array): number {
+  return (
+    (((p[1] as number) << 24) |
+      ((p[2] as number) << 16) |
+      ((p[3] as number) << 8) |
+      (p[4] as number)) >>>
+    0
+  );
+}
+
+function checkSchemaId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_SCHEMA_ID) {
+    throw new RangeError(`schema registry id ${id} is not an int32 >= 0`);
+  }
+}
+
 class RecordDecoderImpl implements RecordDecoder {
   private readonly known = new Map<bigint, Known>();
+  /** avroConfluent: writer schemas by registry id (the same Known objects as `known`). */
+  private readonly byRegistryId = new Map<number, Known>();
   private readonly reader: AvroSchema;
   /** avroBinary / avroJson: the configured writer schema. */
   private readonly writer: Known;
@@ -206,6 +235,9 @@ class RecordDecoderImpl implements RecordDecoder {
       case RecordCodec.AvroJson:
         this.decodeFn = (p) => this.decodeJson(p);
         break;
+      case RecordCodec.AvroConfluent:
+        this.decodeFn = (p) => this.decodeConfluent(p);
+        break;
       default:
         throw new UnsupportedCodecError(codec);
     }
@@ -221,6 +253,17 @@ class RecordDecoderImpl implements RecordDecoder {
 
   hasSchema(fingerprint: bigint): boolean {
     return this.known.has(fingerprint);
+  }
+
+  addRegistrySchema(id: number, schemaText: string): SchemaInfo {
+    checkSchemaId(id);
+    const k = this.register(load(schemaText));
+    this.byRegistryId.set(id, k);
+    return k.info;
+  }
+
+  hasRegistrySchema(id: number): boolean {
+    return this.byRegistryId.has(id);
   }
 
   schemas(): SchemaInfo[] {
@@ -283,6 +326,37 @@ class RecordDecoderImpl implements RecordDecoder {
       return this.read(this.resolverFor(k, fingerprint), p, HEADER_LENGTH, fingerprint);
     }
     throw this.foreign(p, RecordCodec.Avro);
+  }
+
+  private decodeConfluent(p: Uint8Array): NuxeoRecord {
+    if (p.length >= CONFLUENT_HEADER_LENGTH && p[0] === CONFLUENT_MAGIC) {
+      const id = readSchemaId(p);
+      const k = this.byRegistryId.get(id);
+      if (k === undefined) throw new UnknownSchemaIdError(id);
+      return this.read(
+        this.resolverFor(k, k.info.fingerprint),
+        p,
+        CONFLUENT_HEADER_LENGTH,
+        k.info.fingerprint,
+      );
+    }
+    if (p.length === 0) throw new TruncatedRecordError("the payload is empty");
+    if (isJavaSerialized(p)) throw new LegacyCodecError();
+    if (p[0] === CONFLUENT_MAGIC) {
+      throw new TruncatedRecordError(
+        `${p.length} byte(s), shorter than the ${CONFLUENT_HEADER_LENGTH}-byte Confluent header`,
+      );
+    }
+    const first = `first bytes ${hexBytes(p, 8)}`;
+    if (isSingleObject(p)) {
+      throw new NotConfluentWireFormatError(
+        `${first}, which is Avro single-object encoding (C3 01): codec avro`,
+      );
+    }
+    if (p[0] === 0x7b) {
+      throw new NotConfluentWireFormatError(`${first}, which looks like JSON: codec avroJson`);
+    }
+    throw new NotConfluentWireFormatError(first);
   }
 
   private decodeBinary(p: Uint8Array): NuxeoRecord {
@@ -348,17 +422,20 @@ class RecordDecoderImpl implements RecordDecoder {
 const jsonUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * A decoder for one codec. Throws UnsupportedCodecError for `avroConfluent` or an unknown codec,
- * InvalidSchemaError for an extra or configured schema that does not parse.
+ * A decoder for one codec. Throws UnsupportedCodecError for an unknown codec, InvalidSchemaError
+ * for an extra or configured schema that does not parse. An `avroConfluent` decoder starts with
+ * no registry schema: add them with addRegistrySchema as their ids appear.
  */
 export function createRecordDecoder(options: RecordDecoderOptions): RecordDecoder {
   return new RecordDecoderImpl(options.codec, options);
 }
 
 export interface EncodeRecordOptions {
-  codec: typeof RecordCodec.Avro | typeof RecordCodec.AvroBinary | typeof RecordCodec.AvroJson;
+  codec: RecordCodec;
   /** Which Nuxeo's schema writes it. Default "2023". */
   schema?: RecordSchemaVersion;
+  /** avroConfluent: the id the schema registry gave the writer schema (required). */
+  schemaId?: number;
 }
 
 const writers = new Map<
@@ -387,8 +464,9 @@ function writerFor(version: RecordSchemaVersion): {
 
 /**
  * The Kafka value Nuxeo writes for `record` with the given codec and schema version: Avro
- * single-object encoding (`avro`), bare Avro binary (`avroBinary`) or Avro's JSON encoding as
- * Avro's Java JsonEncoder writes it (`avroJson`). Throws TypeError for a field of the wrong type.
+ * single-object encoding (`avro`), bare Avro binary (`avroBinary`), Avro's JSON encoding as
+ * Avro's Java JsonEncoder writes it (`avroJson`), or Confluent's wire format with the given
+ * registry id (`avroConfluent`). Throws TypeError for a field of the wrong type.
  */
 export function encodeRecord(record: NuxeoRecord, options: EncodeRecordOptions): Uint8Array {
   const w = writerFor(options.schema ?? "2023");
@@ -399,6 +477,28 @@ export function encodeRecord(record: NuxeoRecord, options: EncodeRecordOptions):
     case RecordCodec.AvroBinary: {
       const out = new BinaryWriter();
       if (options.codec === RecordCodec.Avro) out.raw(w.header);
+      w.write(out, record);
+      return out.finish();
+    }
+    case RecordCodec.AvroConfluent: {
+      const id = options.schemaId;
+      if (id === undefined) {
+        throw new UnsupportedCodecError(
+          options.codec,
+          "encodeRecord: codec avroConfluent needs the writer schema's registry id (schemaId)",
+        );
+      }
+      checkSchemaId(id);
+      const out = new BinaryWriter();
+      out.raw(
+        new Uint8Array([
+          CONFLUENT_MAGIC,
+          (id >>> 24) & 0xff,
+          (id >>> 16) & 0xff,
+          (id >>> 8) & 0xff,
+          id & 0xff,
+        ]),
+      );
       w.write(out, record);
       return out.finish();
     }

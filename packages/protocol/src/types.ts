@@ -15,7 +15,7 @@ export interface SchemaInfo {
 export type RecordSchemaVersion = "2023" | "2021";
 
 export interface RecordDecoderOptions {
-  /** Nuxeo's `nuxeo.stream.audit.log.codec`. `avroConfluent` is reserved (not supported yet). */
+  /** Nuxeo's `nuxeo.stream.audit.log.codec`. */
   codec: RecordCodec;
   /** Further writer schemas (.avsc texts) besides the two bundled ones (codec `avro`). */
   extraSchemas?: readonly string[];
@@ -40,6 +40,13 @@ export interface RecordDecoder {
    */
   addSchema(schemaText: string): SchemaInfo;
   hasSchema(fingerprint: bigint): boolean;
+  /**
+   * avroConfluent: registers the writer schema a Confluent-compatible registry holds under `id`
+   * (the `schema` text of `GET /schemas/ids/{id}`). Throws InvalidSchemaError, or RangeError for
+   * an id that is not an int32 >= 0.
+   */
+  addRegistrySchema(id: number, schemaText: string): SchemaInfo;
+  hasRegistrySchema(id: number): boolean;
   /** Every writer schema known, bundled ones first. */
   schemas(): SchemaInfo[];
 }

@@ -9,7 +9,9 @@ import {
   LegacyCodecError,
   NotSingleObjectError,
   TruncatedRecordError,
+  NotConfluentWireFormatError,
   UnknownSchemaError,
+  UnknownSchemaIdError,
   UnsupportedCodecError,
   createRecordDecoder,
   encodeRecord,
@@ -453,13 +455,10 @@ describe("record errors", () => {
     expect(e.message).toContain("no field key");
   });
 
-  it("record - avroConfluent and unknown codecs are refused when the decoder is created", () => {
-    let e = caught(() => createRecordDecoder({ codec: "avroConfluent" }));
+  it("record - unknown codecs are refused when the decoder is created", () => {
+    const e = caught(() => createRecordDecoder({ codec: "java" as RecordCodec }));
     expectDecodeError(e, UnsupportedCodecError, "UnsupportedCodecError", "unsupported_codec");
-    expect(e.message).toContain("avroConfluent");
-    e = caught(() => createRecordDecoder({ codec: "java" as RecordCodec }));
-    expect(e).toBeInstanceOf(UnsupportedCodecError);
-    expect(e.message).toContain("use avro, avroBinary or avroJson");
+    expect(e.message).toContain("use avro, avroBinary, avroJson or avroConfluent");
   });
 
   it("record - encodeRecord refuses a field of the wrong type, naming it", () => {
@@ -467,5 +466,93 @@ describe("record errors", () => {
     expect(() => encodeRecord(bad, { codec: "avro" })).toThrow(
       /Record\.key: 42 is not a valid string/,
     );
+  });
+});
+
+function expectDecodeErrorOf(
+  e: Error,
+  cls: abstract new (...a: never[]) => DecodeError,
+  name: string,
+  reason: string,
+) {
+  expect(e).toBeInstanceOf(cls);
+  expect(e.name).toBe(name);
+  expect((e as DecodeError).reason).toBe(reason);
+  expect((e as DecodeError).retriable).toBe(false);
+}
+
+describe("record avroConfluent", () => {
+  it("record - avroConfluent decodes 00 + big-endian schema id + Avro binary once the id is added", () => {
+    const record = sample();
+    for (const schema of VERSIONS) {
+      const bytes = encodeRecord(record, { codec: "avroConfluent", schema, schemaId: 0x01020304 });
+      expect(hex(bytes.subarray(0, 5))).toBe("00 01 02 03 04");
+      // The body is exactly the avroBinary encoding of the same writer schema.
+      expect(hex(bytes.subarray(5))).toBe(
+        hex(encodeRecord(record, { codec: "avroBinary", schema })),
+      );
+      const d = createRecordDecoder({ codec: "avroConfluent" });
+      expect(d.hasRegistrySchema(0x01020304)).toBe(false);
+      const info = d.addRegistrySchema(
+        0x01020304,
+        schema === "2023" ? RECORD_SCHEMA_2023 : RECORD_SCHEMA_2021,
+      );
+      expect(info.name).toBe("org.nuxeo.lib.stream.computation.Record");
+      expect(d.hasRegistrySchema(0x01020304)).toBe(true);
+      expect(d.decode(bytes)).toEqual(record);
+    }
+  });
+
+  it("record - avroConfluent rejects an id it was not given, naming the id", () => {
+    const d = createRecordDecoder({ codec: "avroConfluent" });
+    d.addRegistrySchema(1, RECORD_SCHEMA_2023);
+    const e = caught(() =>
+      d.decode(encodeRecord(sample(), { codec: "avroConfluent", schemaId: 77 })),
+    );
+    expectDecodeErrorOf(e, UnknownSchemaIdError, "UnknownSchemaIdError", "unknown_schema_id");
+    expect((e as UnknownSchemaIdError).schemaId).toBe(77);
+    expect(e.message).toContain("schema registry id 77");
+  });
+
+  it("record - avroConfluent tells other codecs and short payloads apart", () => {
+    const d = createRecordDecoder({ codec: "avroConfluent" });
+    let e = caught(() => d.decode(encodeRecord(sample(), { codec: "avro" })));
+    expectDecodeErrorOf(
+      e,
+      NotConfluentWireFormatError,
+      "NotConfluentWireFormatError",
+      "not_confluent_wire_format",
+    );
+    expect(e.message).toContain("codec avro");
+    e = caught(() => d.decode(encodeRecord(sample(), { codec: "avroJson" })));
+    expect(e.message).toContain("codec avroJson");
+    e = caught(() => d.decode(new Uint8Array([0, 0, 1])));
+    expectDecodeErrorOf(e, TruncatedRecordError, "TruncatedRecordError", "truncated_record");
+    e = caught(() => d.decode(new Uint8Array([0xac, 0xed, 0x00, 0x05, 0x73])));
+    expect(e).toBeInstanceOf(LegacyCodecError);
+    e = caught(() => d.decode(new Uint8Array(0)));
+    expect(e).toBeInstanceOf(TruncatedRecordError);
+  });
+
+  it("record - avroConfluent reports corrupt data after a known id as corrupt", () => {
+    const d = createRecordDecoder({ codec: "avroConfluent" });
+    d.addRegistrySchema(5, RECORD_SCHEMA_2023);
+    const good = encodeRecord(sample(), { codec: "avroConfluent", schemaId: 5 });
+    const e = caught(() => d.decode(good.subarray(0, good.length - 3)));
+    expect(e).toBeInstanceOf(DecodeError);
+    expect(["corrupt_record", "truncated_record"]).toContain((e as DecodeError).reason);
+  });
+
+  it("record - encodeRecord needs a valid schemaId for avroConfluent", () => {
+    expect(() => encodeRecord(sample(), { codec: "avroConfluent" })).toThrow(/schemaId/);
+    expect(() => encodeRecord(sample(), { codec: "avroConfluent", schemaId: -1 })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      createRecordDecoder({ codec: "avroConfluent" }).addRegistrySchema(
+        2 ** 31,
+        RECORD_SCHEMA_2023,
+      ),
+    ).toThrow(RangeError);
   });
 });
