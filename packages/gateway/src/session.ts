@@ -18,6 +18,8 @@ export class FeedSession implements FeedListener {
   private readonly merge: FeedMerge;
   private attached = false;
   private closed = false;
+  /** Consecutive re-reads asked by the merge right after a read. */
+  private rereads = 0;
 
   constructor(
     private readonly user: string,
@@ -74,7 +76,21 @@ export class FeedSession implements FeedListener {
         this.metrics.replayedChangeSets.inc();
       }
     }
-    if (step.read) this.read();
+    if (!step.read) {
+      this.rereads = 0;
+      return;
+    }
+    if (!replayed) {
+      this.read();
+      return;
+    }
+    // Asked to read again right after a read: the stream has not stored what was seen live yet
+    // (replicated streams store after the publish is delivered). Give it time, growing.
+    const delay = Math.min(1000, 25 * 2 ** this.rereads++);
+    const timer = setTimeout(() => {
+      if (!this.closed) this.read();
+    }, delay);
+    timer.unref();
   }
 
   /**

@@ -130,6 +130,37 @@ describe.each<BusKind>(["memory", "nats"])("gateway on the %s bus", (kind) => {
     ]);
   });
 
+  it("gap - a live set that does not follow the cursor is re-read from the stream, never skipped", async () => {
+    const h = await harness(kind);
+    const { user, token } = h.user();
+    const feed = h.feed(user);
+    const e1 = await feed.append();
+    const c = track(await connectDevice(h, token));
+    c.send({ type: "subscribe", lowerBound: e1.summary.upperBound });
+    // Once this one arrives live, the device's merge is past its replay.
+    const e2 = await feed.append();
+    expect(bounds(await c.expect("changes"))).toEqual([
+      e1.summary.upperBound,
+      e2.summary.upperBound,
+    ]);
+    // A set seen live whose predecessor never reached this device, and that the stream never
+    // stores either (a core publish): the gateway re-reads, cannot chain it, and says rescan.
+    const orphan = {
+      ...e2,
+      lowerBound: e2.summary.upperBound + 1,
+      summary: { ...e2.summary, upperBound: e2.summary.upperBound + 2 },
+    };
+    h.bus.publish(feed.subject, msgpackCodec<typeof e2>().encode(orphan));
+    const m = await c.expect("changes");
+    expect(m.lowerBound).toBe(e2.summary.upperBound);
+    expect(m.summary).toMatchObject({
+      hasTooManyChanges: true,
+      fileSystemChanges: [],
+      upperBound: orphan.summary.upperBound,
+    });
+    expect(await metricValue(h.registry, "drivecast_gateway_gap_repairs_total")).toBe(1);
+  });
+
   it("null - subscribing from now answers the current position with no changes", async () => {
     const h = await harness(kind);
     const { user, token } = h.user();
