@@ -8,17 +8,29 @@ const roles = ["ingest", "changeset", "gateway"];
 function roleBoundary(role) {
   const others = roles.filter((r) => r !== role);
   return {
-    files: [`packages/${role}/**/*.ts`],
+    files: [`packages/${role}/src/**/*.ts`],
     rules: {
       "no-restricted-imports": [
         "error",
         {
-          patterns: others.flatMap((o) => [
-            { group: [`@drivecast/${o}`, `@drivecast/${o}/*`], message: `roles never import each other (${role} → ${o}); meet through protocol and bus` },
-            { group: [`**/${o}/src/*`, `../../${o}/*`], message: `roles never import each other (${role} → ${o})` },
-          ]).concat([
-            { group: ["@drivecast/nuxeo-sim", "@drivecast/testkit", "@drivecast/drivecast"], message: "production code never imports the simulator, the testkit or the composition package" },
-          ]),
+          patterns: others
+            .flatMap((o) => [
+              {
+                group: [`@drivecast/${o}`, `@drivecast/${o}/*`],
+                message: `roles never import each other (${role} → ${o}); meet through protocol and bus`,
+              },
+              {
+                group: [`**/${o}/src/*`, `../../${o}/*`],
+                message: `roles never import each other (${role} → ${o})`,
+              },
+            ])
+            .concat([
+              {
+                group: ["@drivecast/nuxeo-sim", "@drivecast/testkit", "@drivecast/drivecast"],
+                message:
+                  "production code never imports the simulator, the testkit or the composition package",
+              },
+            ]),
         },
       ],
     },
@@ -32,15 +44,32 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: {
-        process: "readonly", console: "readonly", Buffer: "readonly", setTimeout: "readonly",
-        clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly",
-        setImmediate: "readonly", URL: "readonly", TextEncoder: "readonly", TextDecoder: "readonly",
-        fetch: "readonly", AbortController: "readonly", AbortSignal: "readonly", queueMicrotask: "readonly",
-        btoa: "readonly", atob: "readonly", WebSocket: "readonly", performance: "readonly",
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        setImmediate: "readonly",
+        URL: "readonly",
+        TextEncoder: "readonly",
+        TextDecoder: "readonly",
+        fetch: "readonly",
+        AbortController: "readonly",
+        AbortSignal: "readonly",
+        queueMicrotask: "readonly",
+        btoa: "readonly",
+        atob: "readonly",
+        WebSocket: "readonly",
+        performance: "readonly",
       },
     },
     rules: {
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
@@ -49,7 +78,14 @@ export default tseslint.config(
     files: ["packages/*/src/**/*.ts"],
     ignores: ["packages/*/src/main.ts", "packages/testkit/**"],
     rules: {
-      "no-restricted-properties": ["error", { object: "process", property: "env", message: "only src/main.ts reads the environment; inject config" }],
+      "no-restricted-properties": [
+        "error",
+        {
+          object: "process",
+          property: "env",
+          message: "only src/main.ts reads the environment; inject config",
+        },
+      ],
     },
   },
 );

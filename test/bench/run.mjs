@@ -13,9 +13,13 @@ const repo = join(here, "..", "..");
 const out = join(repo, ".cache", "bench");
 const filter = process.argv[2] ?? "";
 
-execFileSync(process.execPath, [join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", here], {
-  stdio: "inherit",
-});
+execFileSync(
+  process.execPath,
+  [join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", here],
+  {
+    stdio: "inherit",
+  },
+);
 const benches = readdirSync(here)
   .filter((f) => f.endsWith(".bench.ts") && f.includes(filter))
   .sort();

@@ -21,7 +21,12 @@ export interface RoleProcess {
 export async function startRole(role: Role, env: Record<string, string>): Promise<RoleProcess> {
   const adminPort = await freePort();
   const proc = spawn(process.execPath, [`${repo}/packages/${role}/dist/main.js`], {
-    env: { ...process.env, ...env, DRIVECAST_ADMIN_PORT: String(adminPort), DRIVECAST_ADMIN_HOST: "127.0.0.1" },
+    env: {
+      ...process.env,
+      ...env,
+      DRIVECAST_ADMIN_PORT: String(adminPort),
+      DRIVECAST_ADMIN_HOST: "127.0.0.1",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -59,7 +64,8 @@ export async function waitFor(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -69,7 +75,11 @@ export interface Device {
   messages: Record<string, unknown>[];
   send(msg: unknown): void;
   /** The first message (in arrival order) that satisfies `pred`, waiting for it. */
-  next(pred: (m: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  next(
+    pred: (m: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   close(): void;
 }
 

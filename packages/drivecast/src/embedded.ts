@@ -3,9 +3,18 @@
 // bytes it would write to Kafka; and drivecast reaches the simulator's REST API over real HTTP,
 // as it would reach Nuxeo.
 import { createMemoryBus, type Logger, type Registry } from "@drivecast/bus";
-import { DEFAULT_CHANGESET_CONFIG, startChangeset, type ChangesetHandle } from "@drivecast/changeset";
+import {
+  DEFAULT_CHANGESET_CONFIG,
+  startChangeset,
+  type ChangesetHandle,
+} from "@drivecast/changeset";
 import { gatewayConfig, nuxeoAuthenticator, startGateway, type Gateway } from "@drivecast/gateway";
-import { createMemorySource, DEFAULT_INGEST_CONFIG, startIngest, type IngestHandle } from "@drivecast/ingest";
+import {
+  createMemorySource,
+  DEFAULT_INGEST_CONFIG,
+  startIngest,
+  type IngestHandle,
+} from "@drivecast/ingest";
 import { createNuxeoClient } from "@drivecast/nuxeo";
 import {
   callbackAuditSink,
@@ -50,7 +59,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   const sim = createSimulator({
     audit: callbackAuditSink((records) => source.push(TOPIC, records)),
   });
-  const rest: RestServer = await startRestServer(sim, { host: options.host, port: options.nuxeoPort });
+  const rest: RestServer = await startRestServer(sim, {
+    host: options.host,
+    port: options.nuxeoPort,
+  });
   const nuxeo = createNuxeoClient({
     baseUrl: rest.url,
     auth: { kind: "basic", user: "Administrator", password: "Administrator" },

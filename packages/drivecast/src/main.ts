@@ -39,7 +39,9 @@ switch (command) {
       },
     });
     if (!values.token) {
-      console.error("drivecast tail: --token is required (a Nuxeo token; `drivecast all` prints demo ones)");
+      console.error(
+        "drivecast tail: --token is required (a Nuxeo token; `drivecast all` prints demo ones)",
+      );
       process.exit(2);
     }
     await tail({

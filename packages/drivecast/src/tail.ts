@@ -19,7 +19,9 @@ export function tail(options: TailOptions): Promise<void> {
     ws.on("unexpected-response", (_req, res) => {
       reject(new Error(`the gateway answered HTTP ${res.statusCode}: check the token and URL`));
     });
-    ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", lowerBound: options.lowerBound })));
+    ws.on("open", () =>
+      ws.send(JSON.stringify({ type: "subscribe", lowerBound: options.lowerBound })),
+    );
     ws.on("message", (data) => {
       const text = data.toString();
       options.print(JSON.stringify(JSON.parse(text), null, 2));

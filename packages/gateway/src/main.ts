@@ -39,9 +39,7 @@ await runWorker({
       max: config.gateway.authCacheMax,
       registry,
     });
-    const gateway = await startGateway(config.gateway, { bus, authenticate, logger, registry });
-    logger.info({ port: gateway.port }, "gateway listening");
-    return gateway;
+    return startGateway(config.gateway, { bus, authenticate, logger, registry });
   },
   close: async () => {
     await bus?.close();
