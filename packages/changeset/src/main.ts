@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // drivecast-changeset: config → wiring → start → drain on SIGTERM. The only file reading the env.
 import { connectNatsBus, createLogger, createRegistry, runWorker, type Bus } from "@drivecast/bus";
-import { createNuxeoClient } from "@drivecast/nuxeo";
+import { createNuxeoClient, serviceAuth } from "@drivecast/nuxeo";
 import { startChangeset } from "./changeset.js";
 import { parseChangesetConfig } from "./config.js";
 
@@ -23,9 +23,7 @@ await runWorker({
     bus = await connectNatsBus({ servers: config.common.natsUrl, name: "drivecast-changeset", logger });
     const nuxeo = createNuxeoClient({
       baseUrl: config.common.nuxeo.url,
-      auth: config.common.nuxeo.token
-        ? { kind: "token", token: config.common.nuxeo.token }
-        : { kind: "basic", user: config.common.nuxeo.user!, password: config.common.nuxeo.password! },
+      auth: serviceAuth(config.common.nuxeo),
     });
     return startChangeset(config.changeset, {
       bus,

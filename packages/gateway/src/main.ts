@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // drivecast-gateway: config → wiring → start → drain on SIGTERM. The only file reading the env.
 import { connectNatsBus, createLogger, createRegistry, runWorker, type Bus } from "@drivecast/bus";
-import { createNuxeoClient } from "@drivecast/nuxeo";
+import { createNuxeoClient, serviceAuth } from "@drivecast/nuxeo";
 import { nuxeoAuthenticator } from "./auth.js";
 import { startGateway } from "./gateway.js";
 import { parseGatewayConfig } from "./settings.js";
@@ -26,13 +26,7 @@ await runWorker({
     });
     const nuxeo = createNuxeoClient({
       baseUrl: config.common.nuxeo.url,
-      auth: config.common.nuxeo.token
-        ? { kind: "token", token: config.common.nuxeo.token }
-        : {
-            kind: "basic",
-            user: config.common.nuxeo.user!,
-            password: config.common.nuxeo.password!,
-          },
+      auth: serviceAuth(config.common.nuxeo),
     });
     const authenticate = nuxeoAuthenticator(nuxeo, {
       ttlMs: config.gateway.authCacheTtlMs,

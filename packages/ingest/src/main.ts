@@ -3,7 +3,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectNatsBus, createLogger, createRegistry, runWorker, type Bus } from "@drivecast/bus";
-import { createNuxeoClient } from "@drivecast/nuxeo";
+import { createNuxeoClient, serviceAuth } from "@drivecast/nuxeo";
 import { createRecordDecoder } from "@drivecast/protocol";
 import { parseIngestConfig } from "./config.js";
 import { startIngest } from "./ingest.js";
@@ -33,9 +33,7 @@ await runWorker({
     });
     const nuxeo = createNuxeoClient({
       baseUrl: config.common.nuxeo.url,
-      auth: config.common.nuxeo.token
-        ? { kind: "token", token: config.common.nuxeo.token }
-        : { kind: "basic", user: config.common.nuxeo.user!, password: config.common.nuxeo.password! },
+      auth: serviceAuth(config.common.nuxeo),
     });
     const source = createKafkaSource({
       ...config.kafka,

@@ -12,6 +12,7 @@ import {
   NuxeoUnauthorizedError,
 } from "./errors.js";
 import type {
+  NuxeoAuth,
   NuxeoClient,
   NuxeoClientOptions,
   NuxeoDocument,
@@ -263,4 +264,20 @@ function summary(text: string): string {
 
 export function createNuxeoClient(options: NuxeoClientOptions): NuxeoClient {
   return new NuxeoClientImpl(options);
+}
+
+/**
+ * The service account's auth from settings: a token when one is given, else basic auth.
+ * Settings parsing (see @drivecast/bus `commonConfig`) guarantees one of them is complete.
+ */
+export function serviceAuth(settings: {
+  token?: string | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+}): NuxeoAuth {
+  if (settings.token) return { kind: "token", token: settings.token };
+  if (settings.user !== undefined && settings.password !== undefined) {
+    return { kind: "basic", user: settings.user, password: settings.password };
+  }
+  throw new TypeError("a Nuxeo service account needs a token, or a user and a password");
 }

@@ -1,5 +1,5 @@
 // @drivecast/nuxeo: typed Nuxeo REST client (spec/NUXEO.md §2).
-export { createNuxeoClient, nxqlString } from "./client.js";
+export { createNuxeoClient, nxqlString, serviceAuth } from "./client.js";
 export { toSnapshot, toDocument } from "./convert.js";
 export {
   NuxeoError,
