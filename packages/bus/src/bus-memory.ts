@@ -245,6 +245,11 @@ class MemoryClient implements MemoryBus {
     return !this.closed;
   }
 
+  /** In process: never disconnected, so never reconnected either. */
+  onReconnect(_listener: () => void): Subscription {
+    return { unsubscribe: () => undefined };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

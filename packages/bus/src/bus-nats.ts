@@ -170,6 +170,7 @@ class NatsBus implements Bus {
   private readonly kvm: Kvm;
   private readonly served = new Set<NatsSubscription>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly reconnectListeners = new Set<() => void>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -193,6 +194,13 @@ class NatsBus implements Bus {
         case "reconnect":
           this.connected = true;
           this.log.info({ server: s.server }, "bus: reconnected to NATS");
+          for (const listener of [...this.reconnectListeners]) {
+            try {
+              listener();
+            } catch (err) {
+              this.log.error({ err }, "bus: reconnect listener threw");
+            }
+          }
           break;
         case "close":
           this.connected = false;
@@ -207,6 +215,17 @@ class NatsBus implements Bus {
           break;
       }
     }
+  }
+
+  onReconnect(listener: () => void): Subscription {
+    // A wrapper per registration, so registering one function twice gives two independent handles.
+    const entry = (): void => listener();
+    this.reconnectListeners.add(entry);
+    return {
+      unsubscribe: () => {
+        this.reconnectListeners.delete(entry);
+      },
+    };
   }
 
   publish(subject: string, data: Uint8Array): void {
@@ -237,7 +256,7 @@ class NatsBus implements Bus {
     } catch (err) {
       throw mapError(err, `subscribe to ${subject}`);
     }
-    return { unsubscribe: () => safeUnsubscribe(sub) };
+    return new CoreSubscription(sub);
   }
 
   async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
@@ -1009,6 +1028,16 @@ function mapError(err: unknown, what: string): BusError {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A core subscription's handle: a class rather than a closure, since a gateway holds one per
+ * connected user and idle memory is what limits it. */
+class CoreSubscription implements Subscription {
+  constructor(private readonly sub: NatsSubscription) {}
+
+  unsubscribe(): void {
+    safeUnsubscribe(this.sub);
+  }
 }
 
 function safeUnsubscribe(sub: NatsSubscription): void {

@@ -187,6 +187,14 @@ export interface Bus {
   flush(): Promise<void>;
   /** True while connected (always true for memory). */
   isConnected(): boolean;
+  /**
+   * Calls `listener` after each reconnect of the underlying connection. Core messages published
+   * while the connection was down were not delivered to this process: a subscriber that must not
+   * miss any (the gateway's feed subscriptions) re-reads what it tracks from the streams then.
+   * Core subscriptions are re-established by then (a `flush()` makes sure the server has them).
+   * Optional: the memory bus never disconnects and never calls it.
+   */
+  onReconnect?(listener: () => void): Subscription;
   /** Drain subscriptions and close. */
   close(): Promise<void>;
 }

@@ -107,6 +107,18 @@ describe("memory bus (injected clock)", () => {
     await c.close();
   });
 
+  it("onReconnect - never called in process; the handle unsubscribes", async () => {
+    const bus = createMemoryBus();
+    let calls = 0;
+    const handle = bus.onReconnect!(() => calls++);
+    bus.subscribe("x", () => undefined);
+    await bus.flush();
+    handle.unsubscribe();
+    handle.unsubscribe();
+    expect(calls).toBe(0);
+    await bus.close();
+  });
+
   it("publish - the payload is copied: reusing the buffer does not change what was sent", async () => {
     const bus = createMemoryBus();
     const got: string[] = [];

@@ -57,6 +57,32 @@ describe("nats bus - server restarts", () => {
     await expect(bus.flush()).resolves.toBeUndefined();
   });
 
+  it("onReconnect - listeners run after each reconnect, with core subscriptions active again", async () => {
+    const core: string[] = [];
+    bus.subscribe("core.r", (m) => core.push(dec(m.data)!));
+    await bus.flush();
+    let reconnects = 0;
+    let removedCalls = 0;
+    const removed = bus.onReconnect!(() => removedCalls++);
+    removed.unsubscribe();
+    const handle = bus.onReconnect!(() => {
+      reconnects++;
+      // What a subscriber does then: flush, and publishes from now on reach it.
+      void bus.flush().then(() => bus.publish("core.r", enc(`after-${reconnects}`)));
+    });
+    await restarting.kill();
+    await eventually(() => !bus.isConnected(), "the bus to notice the server is gone");
+    await restarting.restart();
+    await eventually(() => reconnects === 1, "the reconnect listener to run once", 20_000);
+    await eventually(() => core.includes("after-1"), "the core subscription to receive again");
+    expect(removedCalls).toBe(0);
+    handle.unsubscribe();
+    await restarting.restart();
+    await eventually(() => bus.isConnected(), "the second reconnect", 20_000);
+    await bus.flush();
+    expect(reconnects).toBe(1);
+  });
+
   it("append - during a restart it succeeds after the reconnect or fails retriable; nothing is lost", async () => {
     const stream = uniqueName("S");
     await bus.streams.ensure({ name: stream, subjects: ["r.>"] });

@@ -20,7 +20,11 @@ await runWorker({
   registry,
   admin: config.common.admin,
   async start() {
-    bus = await connectNatsBus({ servers: config.common.natsUrl, name: "drivecast-changeset", logger });
+    bus = await connectNatsBus({
+      servers: config.common.natsUrl,
+      name: "drivecast-changeset",
+      logger,
+    });
     const nuxeo = createNuxeoClient({
       baseUrl: config.common.nuxeo.url,
       auth: serviceAuth(config.common.nuxeo),

@@ -1,12 +1,35 @@
 // @drivecast/changeset: shard leases, per-user actors, Drive change computation, feeds.
-export { startChangeset, DEFAULT_CHANGESET_CONFIG } from "./changeset.js";
-export type { ChangesetConfig, ChangesetDeps, ChangesetHandle, ChangesetNuxeo } from "./changeset.js";
+export { startChangeset, DEFAULT_CHANGESET_CONFIG, graceMsFor } from "./changeset.js";
+export type {
+  ChangesetConfig,
+  ChangesetDeps,
+  ChangesetHandle,
+  ChangesetNuxeo,
+} from "./changeset.js";
 export { parseChangesetConfig } from "./config.js";
 export type { ChangesetProcessConfig } from "./config.js";
-export { createLeaser, shardLeaseKey } from "./leases.js";
-export type { Leaser, LeaserOptions, ShardHost } from "./leases.js";
-export { createFeedWriter } from "./feeds.js";
-export type { FeedWriter, FeedHead } from "./feeds.js";
+export {
+  createLeaser,
+  shardLeaseKey,
+  workerKey,
+  encodeLeaseRecord,
+  decodeLeaseRecord,
+  leaseBucketTtlMs,
+} from "./leases.js";
+export type {
+  Leaser,
+  LeaserOptions,
+  LeaseEvent,
+  LeaseRecord,
+  ShardHost,
+  ShardLease,
+} from "./leases.js";
+export { createFeedWriter, feedCodec, WRITER_HEADER } from "./feeds.js";
+export type { FeedWriter, FeedHead, AppendOutcome } from "./feeds.js";
+export { createWindowController } from "./window.js";
+export type { WindowController, WindowOptions } from "./window.js";
+export { sweepDevices } from "./devices.js";
+export type { SweepResult } from "./devices.js";
 export {
   buildItem,
   scrollItem,
@@ -22,4 +45,10 @@ export {
   can,
   principalsOf,
 } from "./compute/index.js";
-export type { UserContext, UserRoot, RootState, EventEffects, PendingChanges } from "./compute/index.js";
+export type {
+  UserContext,
+  UserRoot,
+  RootState,
+  EventEffects,
+  PendingChanges,
+} from "./compute/index.js";

@@ -26,7 +26,8 @@ export async function loadRootStates(
       list.map((r) => r.uid),
     );
     const ancestorIds = new Set<string>();
-    for (const d of docs.values()) for (const b of d.breadcrumb.slice(0, -1)) ancestorIds.add(b.uid);
+    for (const d of docs.values())
+      for (const b of d.breadcrumb.slice(0, -1)) ancestorIds.add(b.uid);
     const ancestors = await source.documentsByIds(repo, [...ancestorIds]);
     for (const root of list) {
       const d = docs.get(root.uid);

@@ -1,13 +1,15 @@
 // Token → identity, through Nuxeo `GET /api/v1/me` with the client's token, cached: an idle
 // connected device costs Nuxeo nothing after its token check (ARCHITECTURE.md "Guarantees").
 // Concurrent lookups of one token share one call; rejections (401) are cached briefly so a
-// client retrying a bad token in a loop does not turn into a Nuxeo load test.
+// client retrying a bad token in a loop does not turn into a Nuxeo load test. `invalidate`
+// (an operator's revocation, see revoke.ts) drops what is cached about a token or a user, so the
+// next use of a revoked token is asked to Nuxeo again.
 import { LRUCache } from "lru-cache";
 import { Counter } from "@drivecast/bus";
 import type { Registry } from "@drivecast/bus";
 import { NuxeoUnauthorizedError } from "@drivecast/nuxeo";
 import type { NuxeoClient } from "@drivecast/nuxeo";
-import type { Authenticator, Identity } from "./types.js";
+import type { Authenticator, Identity, Revocation } from "./types.js";
 
 /** The part of @drivecast/nuxeo's client the authenticator uses. */
 export type MeClient = Pick<NuxeoClient, "me">;
@@ -47,7 +49,11 @@ export function nuxeoAuthenticator(
     registers,
   });
 
-  return (token: string) => {
+  // Bumped by every invalidation: a lookup that started before it must not cache its answer,
+  // which may predate the revocation.
+  let epoch = 0;
+
+  const authenticate = (token: string): Promise<Identity | null> => {
     const cached = cache.get(token);
     if (cached !== undefined) {
       lookups.inc({ result: "hit" });
@@ -59,6 +65,7 @@ export function nuxeoAuthenticator(
       return running;
     }
     lookups.inc({ result: "miss" });
+    const startedAt = epoch;
     const lookup = client.me(token).then(
       (me) => {
         calls.inc({ outcome: "ok" });
@@ -67,13 +74,13 @@ export function nuxeoAuthenticator(
           groups: me.groups,
           isAdministrator: me.isAdministrator,
         };
-        cache.set(token, identity);
+        if (epoch === startedAt) cache.set(token, identity);
         return identity;
       },
       (err: unknown) => {
         if (err instanceof NuxeoUnauthorizedError) {
           calls.inc({ outcome: "unauthorized" });
-          cache.set(token, false, { ttl: Math.max(1, negativeTtl) });
+          if (epoch === startedAt) cache.set(token, false, { ttl: Math.max(1, negativeTtl) });
           return null;
         }
         calls.inc({ outcome: "error" });
@@ -87,4 +94,20 @@ export function nuxeoAuthenticator(
     lookup.then(done, done);
     return lookup;
   };
+
+  const invalidate = (revocation: Revocation): void => {
+    epoch++;
+    if (revocation.token !== undefined) {
+      cache.delete(revocation.token);
+      inFlight.delete(revocation.token);
+    }
+    if (revocation.user !== undefined) {
+      // Rare (an operator's command): a scan of the cache is fine.
+      for (const [token, identity] of cache.entries()) {
+        if (identity !== false && identity.user === revocation.user) cache.delete(token);
+      }
+    }
+  };
+
+  return Object.assign(authenticate, { invalidate });
 }

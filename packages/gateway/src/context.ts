@@ -9,24 +9,42 @@ import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "./rate.js";
 import type { MergeOptions } from "./replay.js";
 import type { ScrollDescendantsReply, ScrollDescendantsRequest } from "@drivecast/protocol";
-import type { Authenticator, GatewayConfig, Identity, Logger } from "./types.js";
+import { revokes } from "./revoke.js";
+import type { Authenticator, GatewayConfig, Identity, Logger, Revocation } from "./types.js";
 
 /** A client connection (WebSocket or SSE), as the process-wide bookkeeping sees it. */
 export interface Connection {
   readonly user: string;
+  /** The Nuxeo token the connection was opened with (what revocations match). */
+  readonly token: string;
   /** Periodic: ping when nothing was sent for a while; close a peer that went silent. */
   tick(now: number): void;
   /** Close with "going away" (drain, max lifetime): the client reconnects and resumes. */
   goAway(reason: string): void;
   /** Close at once, without a goodbye (shutdown). */
   terminate(): void;
+  /** The token was revoked or expired: WebSocket close 4001, SSE stream ended. */
+  revoke(reason: string): void;
 }
+
+/** What checking a connection's token again found. */
+export type TokenCheck = "ok" | "revoked" | "unknown";
 
 export interface ScrollParams {
   id: string;
   scrollId: string | null;
   batchSize: number;
   keepAlive?: number | undefined;
+}
+
+/**
+ * When a connection opened at `now` reaches its maximum lifetime (plus jitter); Infinity when
+ * disabled. Checked by the connection's tick rather than a timer of its own: a timer per socket
+ * costs memory and timer-list work for every idle device.
+ */
+export function lifetimeDeadline(config: GatewayConfig, now: number, random: () => number): number {
+  if (config.maxLifetimeMs <= 0) return Infinity;
+  return now + config.maxLifetimeMs + Math.floor(random() * config.lifetimeJitterMs);
 }
 
 /** How often connections are ticked; a ping goes out when nothing was sent for heartbeat - this. */
@@ -144,6 +162,45 @@ export class GatewayContext {
       throw new RequestError(401, ErrorCode.Unauthorized, "unknown or revoked token");
     }
     return identity;
+  }
+
+  /**
+   * Checks an open connection's token again (its check is older than the cache TTL): "revoked"
+   * when Nuxeo no longer knows it (or it now names someone else), "unknown" when Nuxeo cannot
+   * tell now — the connection stays, and is checked again at its next request.
+   */
+  async recheck(token: string, user: string): Promise<TokenCheck> {
+    let identity: Identity | null;
+    try {
+      identity = await this.authenticate(token);
+    } catch (err) {
+      this.logger.warn({ err, user }, "token re-check failed; will retry at the next request");
+      this.metrics.tokenRechecks.inc({ outcome: "error" });
+      return "unknown";
+    }
+    if (identity === null || identity.user !== user) {
+      this.metrics.tokenRechecks.inc({ outcome: "revoked" });
+      return "revoked";
+    }
+    this.metrics.tokenRechecks.inc({ outcome: "ok" });
+    return "ok";
+  }
+
+  /**
+   * An operator's revocation (`drive.auth.revoke`): the authenticator forgets the token or user,
+   * and every matching connection of this process is closed (4001). Returns how many were.
+   */
+  revoke(revocation: Revocation): number {
+    this.authenticate.invalidate?.(revocation);
+    let closed = 0;
+    for (const c of [...this.connections]) {
+      if (revokes(revocation, c.token, c.user)) {
+        c.revoke("token revoked; re-authenticate");
+        closed++;
+      }
+    }
+    this.logger.info({ user: revocation.user, closed }, "revocation applied");
+    return closed;
   }
 
   /** NuxeoDrive.ScrollDescendants, answered by the user's actor over the bus. */

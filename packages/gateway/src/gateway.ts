@@ -8,6 +8,7 @@ import { ListenError } from "./errors.js";
 import { createFeedHub } from "./feed-hub.js";
 import { sendError, track } from "./http-util.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { parseRevocation } from "./revoke.js";
 import { sseHandler } from "./sse.js";
 import { assertNativeUws, uWS } from "./uws.js";
 import { webSocketBehavior } from "./ws.js";
@@ -71,6 +72,26 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     uWS.us_listen_socket_close(listenSocket);
   };
 
+  // Operators revoke tokens or users on one core subject; every gateway obeys (4001).
+  const revocations = deps.bus.subscribe(names.authRevoke, (msg) => {
+    const revocation = parseRevocation(msg.data);
+    if (revocation === null) {
+      deps.logger.warn({ subject: msg.subject }, "ignored a malformed revocation message");
+      return;
+    }
+    ctx.revoke(revocation);
+  });
+  // Live sets published while the bus was disconnected were lost: check every feed (feed-hub.ts).
+  const reconnects = deps.bus.onReconnect?.(() => {
+    hub.resync().then(
+      (users) => {
+        metrics.reconnectResyncs.inc(users);
+        deps.logger.info({ users }, "feeds checked after a bus reconnect");
+      },
+      (err: unknown) => deps.logger.warn({ err }, "feed check after a bus reconnect failed"),
+    );
+  });
+
   const ticker = setInterval(() => {
     const t = now();
     for (const c of ctx.connections) c.tick(t);
@@ -117,6 +138,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ctx.draining = true;
     stopListening();
     clearInterval(ticker);
+    revocations.unsubscribe();
+    reconnects?.unsubscribe();
     for (const c of [...ctx.connections]) c.terminate();
     hub.close();
     closing = Promise.resolve();

@@ -6,17 +6,37 @@ export interface GatewayMetrics {
   connections: Gauge<"protocol">;
   users: Gauge;
   messagesOut: Counter<"type">;
+  /** `messagesOut` for one message of `type` (label children cached: a hot path). */
+  messageSent(type: string): void;
   replayedChangeSets: Counter;
   closes: Counter<"code">;
   backpressureDrops: Counter<"transport">;
   httpRequests: Counter<"endpoint" | "status">;
   gapRepairs: Counter;
+  tokenRechecks: Counter<"outcome">;
+  reconnectResyncs: Counter;
 }
 
 /** Creates the gateway metrics on `registry` (once per registry). */
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   const registers = [registry];
+  const messagesOut = new Counter({
+    name: "drivecast_gateway_messages_out_total",
+    help: "Messages sent to clients, by type",
+    labelNames: ["type"],
+    registers,
+  });
+  const byType = new Map<string, { inc(): void }>();
   return {
+    messagesOut,
+    messageSent(type) {
+      let child = byType.get(type);
+      if (child === undefined) {
+        child = messagesOut.labels({ type });
+        byType.set(type, child);
+      }
+      child.inc();
+    },
     connections: new Gauge({
       name: "drivecast_gateway_connections",
       help: "Open client connections, by protocol (json, msgpack, sse)",
@@ -26,12 +46,6 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     users: new Gauge({
       name: "drivecast_gateway_users",
       help: "Users with at least one connection on this process (one feed subscription each)",
-      registers,
-    }),
-    messagesOut: new Counter({
-      name: "drivecast_gateway_messages_out_total",
-      help: "Messages sent to clients, by type",
-      labelNames: ["type"],
       registers,
     }),
     replayedChangeSets: new Counter({
@@ -60,6 +74,17 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     gapRepairs: new Counter({
       name: "drivecast_gateway_gap_repairs_total",
       help: "Re-reads of a feed after a live change set did not follow a device's cursor",
+      registers,
+    }),
+    tokenRechecks: new Counter({
+      name: "drivecast_gateway_token_rechecks_total",
+      help: "Tokens of open WebSockets checked again at a request after the cache TTL, by outcome (ok, revoked, error)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    reconnectResyncs: new Counter({
+      name: "drivecast_gateway_reconnect_resyncs_total",
+      help: "Users whose feed was checked against the stream after a reconnect of the bus",
       registers,
     }),
   };

@@ -6,6 +6,7 @@ export { assertNativeUws } from "./uws.js";
 export { FeedMerge, currentPosition } from "./replay.js";
 export { coalesceChanges } from "./coalesce.js";
 export { summarizeFeed } from "./summary.js";
+export { parseRevocation } from "./revoke.js";
 export { decodeClientFrame, encodeServerMessage, chooseSubprotocol } from "./frames.js";
 export {
   GatewayError,
@@ -22,6 +23,7 @@ export type {
   Identity,
   Logger,
   RateLimit,
+  Revocation,
 } from "./types.js";
 export type { MeClient, NuxeoAuthenticatorOptions } from "./auth.js";
 export type { MergeOptions, MergeStep, MergeState } from "./replay.js";

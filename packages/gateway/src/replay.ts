@@ -70,7 +70,8 @@ export class FeedMerge {
   private cursorValue: number | null = null;
   /** The subscribe being answered (first read) — null once answered. */
   private pendingLowerBound: number | null | undefined = undefined;
-  private buffer: FeedEntry[] = [];
+  /** Live sets received while reading (null when none: most merges are idle, keep them small). */
+  private buffer: FeedEntry[] | null = null;
   private overflowed = false;
   private repairReads = 0;
   /** Roots of the newest set seen, echoed in synthetic summaries. */
@@ -102,9 +103,10 @@ export class FeedMerge {
         return NOTHING;
       case "reading":
         if (this.overflowed) return NOTHING;
+        if (this.buffer === null) this.buffer = [];
         if (this.buffer.length >= this.options.maxBuffered) {
           // Everything dropped here is in the stream: the next read brings it back.
-          this.buffer = [];
+          this.buffer = null;
           this.overflowed = true;
           return NOTHING;
         }
@@ -140,7 +142,7 @@ export class FeedMerge {
     const send: ChangesMessage[] = [];
     const inHistory = new Set<number>();
     for (const e of history) inHistory.add(e.summary.upperBound);
-    const candidates = mergeByPosition(history, this.buffer);
+    const candidates = mergeByPosition(history, this.buffer ?? []);
     const last = candidates[candidates.length - 1];
     if (last !== undefined) this.roots = last.summary.activeSynchronizationRootDefinitions;
     const now = this.options.now();
@@ -206,7 +208,7 @@ export class FeedMerge {
       break;
     }
     this.cursorValue = cursor;
-    this.buffer = [];
+    this.buffer = null;
     this.repairReads = 0;
     if (this.overflowed) {
       this.overflowed = false;

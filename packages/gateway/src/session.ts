@@ -8,10 +8,22 @@ import type { GatewayMetrics } from "./metrics.js";
 import type { Logger } from "./types.js";
 
 export interface SessionSink {
-  /** Sends one `changes` message; false when the connection is gone (stop sending). */
-  sendChanges(message: ChangesMessage): boolean;
+  /**
+   * Sends `changes` messages in order, batched into as few writes as the transport allows (a
+   * replay is many messages to one socket); returns how many were sent — fewer than given when
+   * the connection is gone or was just closed as too slow (stop sending).
+   */
+  sendChanges(messages: readonly ChangesMessage[]): number;
   /** The feed cannot be read: close the connection so the client resumes elsewhere/later. */
   fail(reason: string): void;
+}
+
+/** What every session of a process shares (the GatewayContext fits). */
+export interface SessionEnv {
+  readonly hub: FeedHub;
+  readonly mergeOptions: MergeOptions;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
 }
 
 export class FeedSession implements FeedListener {
@@ -23,13 +35,10 @@ export class FeedSession implements FeedListener {
 
   constructor(
     private readonly user: string,
-    private readonly hub: FeedHub,
-    mergeOptions: MergeOptions,
+    private readonly env: SessionEnv,
     private readonly sink: SessionSink,
-    private readonly metrics: GatewayMetrics,
-    private readonly logger: Logger,
   ) {
-    this.merge = new FeedMerge(mergeOptions);
+    this.merge = new FeedMerge(env.mergeOptions);
   }
 
   get subscribed(): boolean {
@@ -44,13 +53,13 @@ export class FeedSession implements FeedListener {
     // Live first (buffered by the merge), history after the subscription is active.
     this.merge.subscribe(lowerBound);
     this.attached = true;
-    this.hub.attach(this.user, this).then(
+    this.env.hub.attach(this.user, this).then(
       () => {
         if (!this.closed) this.firstRead(lowerBound);
       },
       (err: unknown) => {
         if (this.closed) return;
-        this.logger.warn({ err, user: this.user }, "feed subscription failed");
+        this.env.logger.warn({ err, user: this.user }, "feed subscription failed");
         this.sink.fail("feed unavailable");
       },
     );
@@ -59,22 +68,31 @@ export class FeedSession implements FeedListener {
   onLive(entry: FeedEntry): void {
     if (this.closed) return;
     const step = this.merge.onLive(entry);
-    if (step.read) this.metrics.gapRepairs.inc();
+    if (step.read) this.env.metrics.gapRepairs.inc();
     this.apply(step, false);
+  }
+
+  onLost(reason: string): void {
+    if (!this.closed) this.sink.fail(reason);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.attached) this.hub.detach(this.user, this);
+    if (this.attached) this.env.hub.detach(this.user, this);
   }
 
   private apply(step: MergeStep, replayed: boolean): void {
-    for (const message of step.send) {
-      if (!this.sink.sendChanges(message)) return;
-      if (replayed && message.summary.fileSystemChanges.length > 0) {
-        this.metrics.replayedChangeSets.inc();
+    if (step.send.length > 0) {
+      const sent = this.sink.sendChanges(step.send);
+      if (replayed) {
+        let withChanges = 0;
+        for (let i = 0; i < sent; i++) {
+          if ((step.send[i] as ChangesMessage).summary.fileSystemChanges.length > 0) withChanges++;
+        }
+        if (withChanges > 0) this.env.metrics.replayedChangeSets.inc(withChanges);
       }
+      if (sent < step.send.length) return;
     }
     if (!step.read) {
       this.rereads = 0;
@@ -99,7 +117,7 @@ export class FeedSession implements FeedListener {
    * replay read. Anyone else gets the full history.
    */
   private firstRead(lowerBound: number | null): void {
-    this.hub.last(this.user).then(
+    this.env.hub.last(this.user).then(
       (last) => {
         if (this.closed) return;
         if (last === null || lowerBound === null || last.summary.upperBound === lowerBound) {
@@ -110,21 +128,21 @@ export class FeedSession implements FeedListener {
       },
       (err: unknown) => {
         if (this.closed) return;
-        this.logger.warn({ err, user: this.user }, "feed history read failed");
+        this.env.logger.warn({ err, user: this.user }, "feed history read failed");
         this.sink.fail("feed unavailable");
       },
     );
   }
 
   private read(): void {
-    this.hub.read(this.user).then(
+    this.env.hub.read(this.user).then(
       (history) => {
         if (this.closed) return;
         this.apply(this.merge.onHistory(history), true);
       },
       (err: unknown) => {
         if (this.closed) return;
-        this.logger.warn({ err, user: this.user }, "feed history read failed");
+        this.env.logger.warn({ err, user: this.user }, "feed history read failed");
         this.sink.fail("feed unavailable");
       },
     );

@@ -10,7 +10,7 @@ import { ErrorCode } from "@drivecast/protocol";
 import type { ChangesMessage } from "@drivecast/protocol";
 import type { HttpRequest, HttpResponse } from "uWebSockets.js";
 import type { Connection, GatewayContext } from "./context.js";
-import { tickIntervalMs } from "./context.js";
+import { lifetimeDeadline, tickIntervalMs } from "./context.js";
 import { RequestError } from "./errors.js";
 import { credentialsOf, requestErrorOf, sendError, track } from "./http-util.js";
 import type { ResponseState } from "./http-util.js";
@@ -65,7 +65,14 @@ export function sseHandler(ctx: GatewayContext): (res: HttpResponse, req: HttpRe
           );
         }
         const lowerBound = resumePosition(lastEventId, lowerBoundParam);
-        const connection = new SseConnection(ctx, res, state, identity, credentials.deviceId);
+        const connection = new SseConnection(
+          ctx,
+          res,
+          state,
+          identity,
+          credentials.token,
+          credentials.deviceId,
+        );
         if (!ctx.add(connection)) {
           throw new RequestError(429, ErrorCode.RateLimited, "too many connections for this user");
         }
@@ -83,25 +90,20 @@ class SseConnection implements Connection, SessionSink {
   /** Bytes written since the socket last reported itself writable. */
   private congested = 0;
   private readonly session: FeedSession;
-  private lifetime: NodeJS.Timeout | null = null;
+  /** Closed with 1001 at this time (tick): the maximum lifetime plus jitter. */
+  private expiresAt = Infinity;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly res: HttpResponse,
     private readonly state: ResponseState,
     identity: Identity,
+    readonly token: string,
     readonly deviceId: string,
   ) {
     this.user = identity.user;
     this.lastSent = ctx.now();
-    this.session = new FeedSession(
-      this.user,
-      ctx.hub,
-      ctx.mergeOptions,
-      this,
-      ctx.metrics,
-      ctx.logger,
-    );
+    this.session = new FeedSession(this.user, ctx, this);
   }
 
   start(lowerBound: number | null): void {
@@ -122,14 +124,7 @@ class SseConnection implements Connection, SessionSink {
         .write(`retry: 1000\n\n`);
     });
     ctx.metrics.connections.inc({ protocol: "sse" });
-    const { maxLifetimeMs, lifetimeJitterMs } = ctx.config;
-    if (maxLifetimeMs > 0) {
-      this.lifetime = setTimeout(
-        () => this.goAway("maximum connection lifetime reached"),
-        maxLifetimeMs + Math.floor(ctx.random() * lifetimeJitterMs),
-      );
-      this.lifetime.unref();
-    }
+    this.expiresAt = lifetimeDeadline(ctx.config, ctx.now(), ctx.random);
     this.session.subscribe(lowerBound);
   }
 
@@ -152,12 +147,15 @@ class SseConnection implements Connection, SessionSink {
     return true;
   }
 
-  sendChanges(message: ChangesMessage): boolean {
-    const ok = this.write(
-      `event: changes\nid: ${message.summary.upperBound}\ndata: ${JSON.stringify(message)}\n\n`,
-    );
-    if (ok) this.ctx.metrics.messagesOut.inc({ type: "changes" });
-    return ok;
+  sendChanges(messages: readonly ChangesMessage[]): number {
+    // One write for the batch: a replay is one syscall, not one per event.
+    let chunk = "";
+    for (const m of messages) {
+      chunk += `event: changes\nid: ${m.summary.upperBound}\ndata: ${JSON.stringify(m)}\n\n`;
+    }
+    if (!this.write(chunk)) return 0;
+    for (let i = 0; i < messages.length; i++) this.ctx.metrics.messageSent("changes");
+    return messages.length;
   }
 
   fail(_reason: string): void {
@@ -166,13 +164,29 @@ class SseConnection implements Connection, SessionSink {
 
   tick(now: number): void {
     if (this.closed) return;
+    if (now >= this.expiresAt) {
+      this.goAway("maximum connection lifetime reached");
+      return;
+    }
     const { heartbeatMs } = this.ctx.config;
     if (now - this.lastSent >= heartbeatMs - tickIntervalMs(heartbeatMs)) this.write(": ping\n\n");
   }
 
-  goAway(_reason: string): void {
+  /**
+   * SSE has no close codes: the stream is ended, and the client's reconnect (EventSource does it
+   * on its own) meets the token check, which answers 401.
+   */
+  revoke(reason: string): void {
+    this.end("sse_revoked", reason);
+  }
+
+  goAway(reason: string): void {
+    this.end("sse_end", reason);
+  }
+
+  private end(code: string, _reason: string): void {
     if (this.closed) return;
-    this.ctx.metrics.closes.inc({ code: "sse_end" });
+    this.ctx.metrics.closes.inc({ code });
     this.res.cork(() => {
       this.res.end();
     });
@@ -188,7 +202,6 @@ class SseConnection implements Connection, SessionSink {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.lifetime !== null) clearTimeout(this.lifetime);
     this.session.close();
     this.ctx.metrics.connections.dec({ protocol: "sse" });
     this.ctx.remove(this);

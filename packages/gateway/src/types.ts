@@ -11,10 +11,25 @@ export interface Identity {
 }
 
 /**
+ * What an operator revokes (message on `drive.auth.revoke`): one token, or every token of a user.
+ * At least one of the two is set.
+ */
+export interface Revocation {
+  token?: string;
+  user?: string;
+}
+
+/**
  * Resolves a client's Nuxeo token to an identity; null when the token is unknown or revoked
  * (answered with 401). Throwing means "cannot tell now" (Nuxeo down): answered with 503.
+ * A plain function fits; an authenticator with a cache also implements `invalidate`, so that a
+ * revoked token is asked to Nuxeo again at its next use instead of being served from the cache.
  */
-export type Authenticator = (token: string) => Promise<Identity | null>;
+export interface Authenticator {
+  (token: string): Promise<Identity | null>;
+  /** Forgets what is cached about the revoked token or user. */
+  invalidate?(revocation: Revocation): void;
+}
 
 /** The logging calls the gateway makes (a pino logger fits). */
 export interface Logger {
@@ -58,7 +73,10 @@ export interface GatewayConfig {
   drainWindowMs: number;
   /** Max age of the DRIVE_FEEDS stream (Infinity when unbounded); decides resumable cursors. */
   feedMaxAgeMs: number;
-  /** Cached token lifetime, used by `nuxeoAuthenticator`. */
+  /**
+   * Cached token lifetime, used by `nuxeoAuthenticator`; also how long a WebSocket's token check
+   * holds: past it, the socket's next request (ack, scroll) checks the token again (4001 if gone).
+   */
   authCacheTtlMs: number;
   /** Cached tokens at most, used by `nuxeoAuthenticator`. */
   authCacheMax: number;

@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createNuxeoClient } from "@drivecast/nuxeo";
 import { createSimulator, startRestServer } from "@drivecast/nuxeo-sim";
 import type { RestServer } from "@drivecast/nuxeo-sim";
-import { createMemoryBus } from "@drivecast/bus";
+import { connectNatsBus, createMemoryBus } from "@drivecast/bus";
+import { Names } from "@drivecast/protocol";
+import { randomName, startNatsServer } from "@drivecast/testkit";
 import { gatewayConfig, nuxeoAuthenticator, startGateway } from "../src/mod.js";
 import type { Gateway } from "../src/mod.js";
 import { Registry } from "@drivecast/bus";
@@ -59,6 +61,64 @@ describe("nuxeoAuthenticator", () => {
     expect(await authenticate("not-a-token")).toBeNull();
     revoke();
     expect(await authenticate(token)).toBeNull();
+  });
+
+  it("auth - invalidate forgets a token, or every token of a user: the next lookup asks Nuxeo", async () => {
+    const { rest, token, revoke } = await nuxeo();
+    const registry = new Registry();
+    const client = createNuxeoClient({
+      baseUrl: rest.url,
+      auth: { kind: "basic", user: "Administrator", password: "Administrator" },
+    });
+    const authenticate = nuxeoAuthenticator(client, { ttlMs: 60_000, max: 10, registry });
+    const calls = (): Promise<number> =>
+      metricValue(registry, "drivecast_gateway_nuxeo_calls_total");
+    expect(await authenticate(token)).toMatchObject({ user: "alice" });
+    expect(await authenticate(token)).toMatchObject({ user: "alice" });
+    expect(await calls()).toBe(1);
+    authenticate.invalidate?.({ user: "bob" });
+    expect(await authenticate(token)).toMatchObject({ user: "alice" });
+    expect(await calls()).toBe(1);
+    authenticate.invalidate?.({ user: "alice" });
+    expect(await authenticate(token)).toMatchObject({ user: "alice" });
+    expect(await calls()).toBe(2);
+    revoke();
+    // Still cached: the revocation in Nuxeo is not seen until the entry expires...
+    expect(await authenticate(token)).toMatchObject({ user: "alice" });
+    // ...or is invalidated (what the operator's revocation message does).
+    authenticate.invalidate?.({ token });
+    expect(await authenticate(token)).toBeNull();
+    expect(await calls()).toBe(3);
+  });
+
+  it("revoke - Nuxeo revokes, the operator publishes drive.auth.revoke: 4001, and the reconnect gets 401 within the cache TTL", async () => {
+    const { rest, token, revoke } = await nuxeo();
+    const nats = await startNatsServer();
+    closers.push(() => nats.stop());
+    const bus = await connectNatsBus({ servers: nats.url });
+    closers.push(() => bus.close());
+    const id = randomName("gw");
+    const naming = { prefix: `${id}_`, subjectPrefix: `${id}.` };
+    const client = createNuxeoClient({
+      baseUrl: rest.url,
+      auth: { kind: "basic", user: "Administrator", password: "Administrator" },
+    });
+    const registry = new Registry();
+    const gateway = await startGateway(gatewayConfig({ host: "127.0.0.1", port: 0, naming }), {
+      bus,
+      registry,
+      logger: silent,
+      authenticate: nuxeoAuthenticator(client, { ttlMs: 60_000, max: 10, registry }),
+    });
+    closers.push(() => gateway.close());
+    const url = `ws://127.0.0.1:${gateway.port}/drive/v1/ws?deviceId=laptop&token=${token}`;
+    const c = await TestClient.connect(url);
+    closers.push(async () => c.close());
+    await c.expect("welcome");
+    revoke();
+    bus.publish(new Names(naming).authRevoke, new TextEncoder().encode(JSON.stringify({ token })));
+    expect((await c.waitClosed()).code).toBe(4001);
+    expect((await refusedUpgrade(url)).status).toBe(401);
   });
 
   it("auth - the gateway admits a Nuxeo token and refuses a bad one with 401", async () => {

@@ -5,7 +5,14 @@ import { RemoteError } from "@drivecast/bus";
 import { Paths, msgpackCodec, shardOf } from "@drivecast/protocol";
 import type { ChangesMessage, FileSystemChangeSummary } from "@drivecast/protocol";
 import type { ScrollDescendantsReply, ScrollDescendantsRequest } from "@drivecast/protocol";
-import { SHARDS, connectDevice, startHarness, TestClient } from "./harness.js";
+import {
+  SHARDS,
+  connectDevice,
+  eventually,
+  metricValue,
+  startHarness,
+  TestClient,
+} from "./harness.js";
 import type { BusKind, Harness } from "./harness.js";
 
 let nats: NatsServerHandle;
@@ -145,6 +152,45 @@ describe.each<BusKind>(["memory", "nats"])("endpoints on the %s bus", (kind) => 
     expect(first.message.summary.upperBound).toBe(e3.summary.upperBound);
   });
 
+  it("sse - resume with Last-Event-ID after a disconnect: the missed sets once each, then live; a revocation ends the stream", async () => {
+    const h = await harness(kind);
+    const { user, token } = h.user();
+    const feed = h.feed(user);
+    const e1 = await feed.append();
+    const headers = { "X-Authentication-Token": token, "X-Device-Id": "browser" };
+    const first = await openSse(h, headers, { lowerBound: String(e1.summary.upperBound) });
+    const e2 = await feed.append();
+    const got = await first.changes();
+    expect(got.id).toBe(String(e2.summary.upperBound));
+    expect(got.message.lowerBound).toBe(e1.summary.upperBound);
+    (aborts.pop() as AbortController).abort();
+    await eventually("the gateway to see the stream gone", async () =>
+      (await metricValue(h.registry, "drivecast_gateway_connections", { protocol: "sse" })) === 0
+        ? true
+        : undefined,
+    );
+    const e3 = await feed.append();
+    const e4 = await feed.append();
+    // What EventSource sends on its own when it reconnects: the last id it saw.
+    const second = await openSse(h, { ...headers, "Last-Event-ID": got.id });
+    const e5Appending = feed.append();
+    const resumed = [await second.changes(), await second.changes(), await second.changes()];
+    const e5 = await e5Appending;
+    expect(resumed.map((r) => [r.message.lowerBound, Number(r.id)])).toEqual([
+      [e2.summary.upperBound, e3.summary.upperBound],
+      [e3.summary.upperBound, e4.summary.upperBound],
+      [e4.summary.upperBound, e5.summary.upperBound],
+    ]);
+    const e6 = await feed.append();
+    const live = await second.changes();
+    expect([live.message.lowerBound, Number(live.id)]).toEqual([
+      e5.summary.upperBound,
+      e6.summary.upperBound,
+    ]);
+    h.bus.publish(h.names.authRevoke, new TextEncoder().encode(JSON.stringify({ user })));
+    await expect(second.changes()).rejects.toThrow("the stream ended");
+  });
+
   it("sse - query lowerBound, stale position and `: ping` comments", async () => {
     const h = await harness(kind, { heartbeatMs: 200 });
     const { user, token } = h.user();
@@ -202,6 +248,106 @@ describe.each<BusKind>(["memory", "nats"])("endpoints on the %s bus", (kind) => 
       fileSystemChanges: [],
       upperBound: e3.summary.upperBound,
     });
+  });
+
+  it("getChangeSummary - a Drive client's request gets Nuxeo's exact JSON shape; an audit-log id gets one rescan", async () => {
+    const h = await harness(kind);
+    const { user, token } = h.user();
+    const feed = h.feed(user);
+    const e1 = await feed.append(["x"]);
+    await feed.append(["a", "b"]);
+    const e3 = await feed.append(["c", "a"]);
+    // What Nuxeo Drive (nuxeo-python-client) sends for this operation.
+    const drive = async (
+      contentType: string,
+      lowerBound: number,
+    ): Promise<{ status: number; type: string | null; json: Record<string, unknown> }> => {
+      const res = await fetch(h.httpUrl(Paths.GetChangeSummary), {
+        method: "POST",
+        headers: {
+          "Content-Type": contentType,
+          Accept: "application/json+nxentity, */*",
+          "X-Authentication-Token": token,
+          "X-Application-Name": "Nuxeo Drive",
+          "X-Device-Id": "0c2b4a52d4a611ee9a0f0242ac120002",
+          "X-Client-Version": "5.5.1",
+          "User-Agent": "Nuxeo Drive/5.5.1 (Linux)",
+        },
+        body: JSON.stringify({ params: { lowerBound }, context: {} }),
+      });
+      return {
+        status: res.status,
+        type: res.headers.get("content-type"),
+        json: (await res.json()) as Record<string, unknown>,
+      };
+    };
+    const summaryKeys = [
+      "fileSystemChanges",
+      "syncDate",
+      "upperBound",
+      "hasTooManyChanges",
+      "activeSynchronizationRootDefinitions",
+    ];
+    const changeKeys = [
+      "repositoryId",
+      "eventId",
+      "eventDate",
+      "docUuid",
+      "fileSystemItem",
+      "fileSystemItemId",
+      "fileSystemItemName",
+    ].sort();
+    for (const contentType of ["application/json+nxrequest", "application/json"]) {
+      const r = await drive(contentType, e1.summary.upperBound);
+      expect(r.status).toBe(200);
+      expect(r.type).toMatch(/^application\/json/);
+      expect(Object.keys(r.json)).toEqual(summaryKeys);
+      expect(r.json).toMatchObject({
+        upperBound: e3.summary.upperBound,
+        hasTooManyChanges: false,
+        activeSynchronizationRootDefinitions: "default:root",
+      });
+      expect((r.json.syncDate as number) % 1000).toBe(0);
+      const changes = r.json.fileSystemChanges as Record<string, unknown>[];
+      // Coalesced per document ("a" twice → once), newest eventDate first.
+      expect(changes.map((c) => c.docUuid).sort()).toEqual(["a", "b", "c"]);
+      const dates = changes.map((c) => c.eventDate as number);
+      expect(dates).toEqual([...dates].sort((x, y) => y - x));
+      for (const c of changes) {
+        expect(Object.keys(c).sort()).toEqual(changeKeys);
+        expect(c).toMatchObject({
+          repositoryId: "default",
+          eventId: "documentModified",
+          fileSystemItem: null,
+          fileSystemItemId: `defaultFileSystemItemFactory#default#${c.docUuid as string}`,
+        });
+      }
+    }
+    // The client switches from Nuxeo to drivecast holding an audit-log id as its upperBound:
+    // told to rescan, once — its next poll, from the position it was given, is a normal one.
+    const switched = await drive("application/json+nxrequest", 184_467);
+    expect(switched.json).toEqual({
+      fileSystemChanges: [],
+      syncDate: expect.any(Number),
+      upperBound: e3.summary.upperBound,
+      hasTooManyChanges: true,
+      activeSynchronizationRootDefinitions: "default:root",
+    });
+    const next = await drive("application/json+nxrequest", switched.json.upperBound as number);
+    expect(next.json).toMatchObject({
+      fileSystemChanges: [],
+      upperBound: e3.summary.upperBound,
+      hasTooManyChanges: false,
+    });
+    const e4 = await feed.append(["d"]);
+    const after = await drive("application/json", next.json.upperBound as number);
+    expect(after.json).toMatchObject({
+      upperBound: e4.summary.upperBound,
+      hasTooManyChanges: false,
+    });
+    expect((after.json.fileSystemChanges as { docUuid: string }[]).map((c) => c.docUuid)).toEqual([
+      "d",
+    ]);
   });
 
   it("getChangeSummary - 401 without a valid token, 400 for bad JSON, 413 above the size limit", async () => {

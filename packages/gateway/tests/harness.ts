@@ -1,8 +1,11 @@
 // Test harness: a gateway on a real bus (memory, or NATS through testkit), a feed writer that
 // appends FeedEntries the way the changeset role does, and a `ws` client that queues messages.
+import { createServer, connect as connectTcp } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import { decode } from "@msgpack/msgpack";
 import WebSocket from "ws";
 import { connectNatsBus, createMemoryBus } from "@drivecast/bus";
+import type { MemoryBus } from "@drivecast/bus";
 import { Registry } from "@drivecast/bus";
 import type { Bus } from "@drivecast/bus";
 import { Names, msgpackCodec, nextPosition, shardOf } from "@drivecast/protocol";
@@ -20,20 +23,52 @@ const feedCodec = msgpackCodec<FeedEntry>();
 
 export type BusKind = "memory" | "nats";
 
-export interface Harness {
+/** Something devices connect to: a harness's gateway or another one on the same bus. */
+export interface Endpoint {
+  wsUrl(query?: Record<string, string>): string;
+  httpUrl(path: string, query?: Record<string, string>): string;
+}
+
+/** A further gateway instance on the same cluster (own bus connection, own metrics). */
+export interface OtherGateway extends Endpoint {
+  gateway: Gateway;
+  bus: Bus;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+export interface Harness extends Endpoint {
   bus: Bus;
   names: Names;
   registry: Registry;
   gateway: Gateway;
   config: GatewayConfig;
-  /** Token → identity the stub authenticator knows. */
+  /** Token → identity the stub authenticator knows (delete one to revoke it). */
   tokens: Map<string, Identity>;
+  /** Calls made to the stub authenticator (what Nuxeo would have seen, uncached). */
+  authCalls(): number;
+  /** Moves the clock injected into the gateways forward. */
+  advanceClock(ms: number): void;
   /** Registers a new random user; returns its token. */
   user(name?: string): { user: string; token: string };
-  wsUrl(query?: Record<string, string>): string;
-  httpUrl(path: string, query?: Record<string, string>): string;
   feed(user: string): FeedWriter;
+  /**
+   * Starts another gateway of the same cluster on its own bus connection — to `natsUrl` when
+   * given (e.g. through a proxy), else the harness's server. Closed with the harness.
+   */
+  spawnGateway(overrides?: Partial<GatewayConfig>, natsUrl?: string): Promise<OtherGateway>;
   close(): Promise<void>;
+}
+
+function urls(port: number): Endpoint {
+  const q = (query: Record<string, string>): string => {
+    const s = new URLSearchParams(query).toString();
+    return s === "" ? "" : `?${s}`;
+  };
+  return {
+    wsUrl: (query = {}) => `ws://127.0.0.1:${port}/drive/v1/ws${q(query)}`,
+    httpUrl: (path, query = {}) => `http://127.0.0.1:${port}${path}${q(query)}`,
+  };
 }
 
 export async function startHarness(
@@ -54,21 +89,32 @@ export async function startHarness(
   });
   const registry = new Registry();
   const tokens = new Map<string, Identity>();
-  const config = gatewayConfig({
-    host: "127.0.0.1",
-    port: 0,
-    shardCount: SHARDS,
-    naming,
-    feedMaxAgeMs: FEED_MAX_AGE_MS,
-    ...overrides,
-  });
-  const gateway = await startGateway(config, {
-    bus,
-    registry,
+  let authCalls = 0;
+  let clockOffset = 0;
+  const now = (): number => Date.now() + clockOffset;
+  const configOf = (o: Partial<GatewayConfig>): GatewayConfig =>
+    gatewayConfig({
+      host: "127.0.0.1",
+      port: 0,
+      shardCount: SHARDS,
+      naming,
+      feedMaxAgeMs: FEED_MAX_AGE_MS,
+      ...o,
+    });
+  const deps = (b: Bus, r: Registry) => ({
+    bus: b,
+    registry: r,
     logger: silent,
-    authenticate: async (token) => tokens.get(token) ?? null,
+    now,
+    authenticate: async (token: string) => {
+      authCalls++;
+      return tokens.get(token) ?? null;
+    },
   });
+  const config = configOf(overrides);
+  const gateway = await startGateway(config, deps(bus, registry));
   const writers = new Map<string, FeedWriter>();
+  const others: OtherGateway[] = [];
   return {
     bus,
     names,
@@ -76,19 +122,39 @@ export async function startHarness(
     gateway,
     config,
     tokens,
+    authCalls: () => authCalls,
+    advanceClock(ms) {
+      clockOffset += ms;
+    },
+    ...urls(gateway.port),
+    async spawnGateway(o = {}, url) {
+      const otherBus =
+        kind === "memory"
+          ? (bus as MemoryBus).connect()
+          : await connectNatsBus({ servers: url ?? (natsUrl as string), name: "other-gateway" });
+      const otherRegistry = new Registry();
+      const other = await startGateway(
+        configOf({ ...overrides, ...o }),
+        deps(otherBus, otherRegistry),
+      );
+      const handle: OtherGateway = {
+        gateway: other,
+        bus: otherBus,
+        registry: otherRegistry,
+        ...urls(other.port),
+        async close() {
+          await other.close();
+          await otherBus.close();
+        },
+      };
+      others.push(handle);
+      return handle;
+    },
     user(name) {
       const user = name ?? `${randomName("user")}@example.com`;
       const token = randomName("token");
       tokens.set(token, { user, groups: ["members"], isAdministrator: false });
       return { user, token };
-    },
-    wsUrl(query = {}) {
-      const q = new URLSearchParams(query).toString();
-      return `ws://127.0.0.1:${gateway.port}/drive/v1/ws${q === "" ? "" : `?${q}`}`;
-    },
-    httpUrl(path, query = {}) {
-      const q = new URLSearchParams(query).toString();
-      return `http://127.0.0.1:${gateway.port}${path}${q === "" ? "" : `?${q}`}`;
     },
     feed(user) {
       let w = writers.get(user);
@@ -99,6 +165,7 @@ export async function startHarness(
       return w;
     },
     async close() {
+      for (const o of others.splice(0)) await o.close();
       await gateway.close();
       await bus.streams.delete(names.feedsStream).catch(() => undefined);
       await bus.close();
@@ -277,7 +344,7 @@ import { encode as encodeMsgpack } from "@msgpack/msgpack";
 
 /** Opens a socket for `token`/`deviceId`, reads `welcome`; returns the client. */
 export async function connectDevice(
-  h: Harness,
+  h: Endpoint,
   token: string,
   deviceId = randomName("device"),
   options: { protocol?: string; autoPong?: boolean } = {},
@@ -342,4 +409,63 @@ export async function metricValue(
     if (Object.entries(labels).every(([k, want]) => String(l[k]) === want)) sum += v.value;
   }
   return sum;
+}
+
+/**
+ * A TCP proxy in front of a server: `cut()` drops every connection through it and refuses new
+ * ones until `heal()` — a network partition between one client and the server, the server and
+ * its other clients carrying on.
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<Socket>();
+  private refusing = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    let proxy: TcpProxy | null = null;
+    const server = createServer((client) => {
+      const p = proxy as TcpProxy;
+      if (p.refusing) {
+        client.destroy();
+        return;
+      }
+      const upstream = connectTcp(targetPort, "127.0.0.1");
+      for (const s of [client, upstream]) {
+        p.sockets.add(s);
+        s.on("error", () => undefined);
+        s.on("close", () => {
+          p.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    return proxy;
+  }
+
+  cut(): void {
+    this.refusing = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  heal(): void {
+    this.refusing = false;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
 }

@@ -1,10 +1,18 @@
-// Close codes, heartbeats, lifetime and drain. These do not depend on the bus implementation
-// beyond reading the feed, so they run on the memory bus, plus the slow-consumer case on NATS.
+// Close codes, heartbeats, lifetime, drain and token re-checks, on the memory bus and on NATS.
+// (The slow reader next to a fast one, and revocations pushed to every gateway: cluster.int.test.)
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Socket } from "node:net";
 import { startNatsServer } from "@drivecast/testkit";
 import type { NatsServerHandle } from "@drivecast/testkit";
-import { connectDevice, eventually, metricValue, startHarness, TestClient } from "./harness.js";
+import { shardOf } from "@drivecast/protocol";
+import {
+  SHARDS,
+  connectDevice,
+  eventually,
+  metricValue,
+  startHarness,
+  TestClient,
+} from "./harness.js";
 import type { BusKind, Harness } from "./harness.js";
 
 let nats: NatsServerHandle;
@@ -41,9 +49,15 @@ async function device(
   return c;
 }
 
-describe("close codes", () => {
+/** Nothing is queued for the client: a ping's pong comes next. */
+async function nothingQueued(c: TestClient): Promise<void> {
+  c.send({ type: "ping", t: "probe" });
+  expect(await c.next("the pong")).toEqual({ type: "pong", t: "probe" });
+}
+
+describe.each<BusKind>(["memory", "nats"])("close codes on the %s bus", (kind) => {
   it("4000 - a malformed frame closes with a reason", async () => {
-    const h = await harness("memory");
+    const h = await harness(kind);
     const c = await device(h, h.user().token);
     c.ws.send("{not json");
     expect(await c.waitClosed()).toEqual({
@@ -53,7 +67,7 @@ describe("close codes", () => {
   });
 
   it("4000 - an unknown type or a missing field", async () => {
-    const h = await harness("memory");
+    const h = await harness(kind);
     const { token } = h.user();
     const a = await device(h, token);
     a.send({ type: "hello" });
@@ -67,7 +81,7 @@ describe("close codes", () => {
   });
 
   it("4000 - a frame over maxMessageBytes names the limit", async () => {
-    const h = await harness("memory", { maxMessageBytes: 1024 });
+    const h = await harness(kind, { maxMessageBytes: 1024 });
     const c = await device(h, h.user().token);
     c.send({ type: "ping", t: "x".repeat(1500) });
     expect(await c.waitClosed()).toMatchObject({
@@ -77,7 +91,7 @@ describe("close codes", () => {
   });
 
   it("4029 - too many messages", async () => {
-    const h = await harness("memory", { rateLimit: { perSecond: 0.001, burst: 3 } });
+    const h = await harness(kind, { rateLimit: { perSecond: 0.001, burst: 3 } });
     const c = await device(h, h.user().token);
     for (let i = 0; i < 5; i++) c.send({ type: "ping", t: i });
     expect((await c.waitClosed()).code).toBe(4029);
@@ -85,7 +99,7 @@ describe("close codes", () => {
   });
 
   it("4009 - more sockets than maxConnectionsPerUser", async () => {
-    const h = await harness("memory", { maxConnectionsPerUser: 2 });
+    const h = await harness(kind, { maxConnectionsPerUser: 2 });
     const { token } = h.user();
     await device(h, token);
     await device(h, token);
@@ -100,7 +114,7 @@ describe("close codes", () => {
   });
 
   it("1001 - max lifetime closes the socket so the client reconnects", async () => {
-    const h = await harness("memory", { maxLifetimeMs: 300, lifetimeJitterMs: 0 });
+    const h = await harness(kind, { maxLifetimeMs: 300, lifetimeJitterMs: 0 });
     const c = await device(h, h.user().token);
     expect(await c.waitClosed()).toEqual({
       code: 1001,
@@ -109,7 +123,7 @@ describe("close codes", () => {
   });
 
   it("heartbeat - pings arrive within heartbeatMs, a silent peer is closed after twice that", async () => {
-    const h = await harness("memory", { heartbeatMs: 200 });
+    const h = await harness(kind, { heartbeatMs: 200 });
     const { token } = h.user();
     const alive = await device(h, token);
     await new Promise<void>((resolve) => alive.ws.once("ping", () => resolve()));
@@ -123,8 +137,83 @@ describe("close codes", () => {
     expect(await alive.expect("pong")).toEqual({ type: "pong", t: "still" });
   });
 
+  it("1000 - a client's normal close is answered 1000 and counted", async () => {
+    const h = await harness(kind);
+    const c = await device(h, h.user().token);
+    c.ws.close(1000, "bye");
+    expect((await c.waitClosed()).code).toBe(1000);
+    await eventually("the close counted", async () =>
+      (await metricValue(h.registry, "drivecast_gateway_closes_total", { code: "1000" })) === 1
+        ? true
+        : undefined,
+    );
+  });
+
+  it("4001 - an idle socket costs no token check; past the TTL its next request re-checks, revoked → 4001", async () => {
+    // Heartbeats far apart: the clock jumps past the TTL without the sockets timing out.
+    const h = await harness(kind, { authCacheTtlMs: 60_000, heartbeatMs: 600_000 });
+    const alice = h.user();
+    const bob = h.user();
+    const a = await device(h, alice.token);
+    const b = await device(h, bob.token);
+    a.send({ type: "subscribe", lowerBound: null });
+    await a.expect("changes");
+    const calls = h.authCalls();
+    expect(calls).toBe(2); // one per upgrade
+    // Within the TTL: requests are not checked again.
+    a.send({ type: "ack", upperBound: 1 });
+    await nothingQueued(a);
+    expect(h.authCalls()).toBe(calls);
+    // Past the TTL, idle: still nothing asked (pings are not requests).
+    h.advanceClock(61_000);
+    await nothingQueued(a);
+    await nothingQueued(b);
+    expect(h.authCalls()).toBe(calls);
+    // Alice's token is revoked in Nuxeo: her next request is checked and the socket closed.
+    h.tokens.delete(alice.token);
+    a.send({ type: "ack", upperBound: 2 });
+    expect(await a.waitClosed()).toEqual({
+      code: 4001,
+      reason: "token expired or revoked; re-authenticate",
+    });
+    // Bob's is still good: checked once, then good for another TTL.
+    b.send({ type: "ack", upperBound: 3 });
+    b.send({ type: "ack", upperBound: 4 });
+    await nothingQueued(b);
+    expect(h.authCalls()).toBe(calls + 2);
+    expect(
+      await metricValue(h.registry, "drivecast_gateway_token_rechecks_total", {
+        outcome: "revoked",
+      }),
+    ).toBe(1);
+    expect(
+      await metricValue(h.registry, "drivecast_gateway_token_rechecks_total", { outcome: "ok" }),
+    ).toBe(1);
+  });
+
+  it("4001 - a scroll with a revoked token is not forwarded", async () => {
+    const h = await harness(kind, { authCacheTtlMs: 1_000, rpcTimeoutMs: 500 });
+    const { user, token } = h.user();
+    let forwarded = 0;
+    const sub = h.bus.serve(h.names.rpcSubject(shardOf(user, SHARDS)), "changeset", () => {
+      forwarded++;
+      throw new Error("not expected");
+    });
+    try {
+      const c = await device(h, token);
+      h.advanceClock(2_000);
+      h.tokens.delete(token);
+      c.send({ type: "scroll", requestId: "r", id: "root", scrollId: null, batchSize: 10 });
+      expect((await c.waitClosed()).code).toBe(4001);
+      expect(c.pending()).toEqual([]);
+      expect(forwarded).toBe(0);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("drain - sockets are closed with 1001, readiness drops, new connections are refused", async () => {
-    const h = await harness("memory", { drainWindowMs: 200 });
+    const h = await harness(kind, { drainWindowMs: 200 });
     const { token } = h.user();
     const a = await device(h, token);
     const b = await device(h, h.user().token);

@@ -2,14 +2,15 @@
 // I/O when a record names a writer schema it does not know.
 //
 // - `avro`: an unknown fingerprint reloads every `*.avsc` of the schema folder (Nuxeo adds a
-//   file there when its Record schema changes) and the record is decoded again. Each distinct
-//   fingerprint triggers at most one reload per `retryUnknownMs`, so a run of corrupt payloads
-//   that happen to start with C3 01 costs one folder read each, not a storm.
+//   file there when its Record schema changes, named by fingerprint) and the record is decoded
+//   again. A fingerprint that stayed unknown is looked for again only once the folder changed
+//   (its mtime: a file was added or removed), so a run of corrupt payloads that happen to start
+//   with C3 01 costs one stat each, not a folder read each.
 // - `avroConfluent`: an unknown id is fetched from the registry once and kept for good (registry
 //   ids are immutable). An id the registry does not know is remembered for `retryUnknownMs`.
 //   An unreachable registry is a retriable failure: the batch waits, nothing is dead-lettered.
 // Concurrent misses of one fingerprint or id share one load.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
   createRecordDecoder,
@@ -31,7 +32,7 @@ export interface IngestDecoderOptions {
   writerSchema?: RecordSchemaVersion | (string & {});
   /** avroConfluent: where schemas come from. */
   registry?: SchemaRegistry;
-  /** How long an unknown fingerprint or id stays unknown before it may trigger a load again. */
+  /** How long a registry id the registry did not know stays unknown (default 30 s). */
   retryUnknownMs?: number;
   now?: () => number;
   /** A schema file that does not parse (skipped) or a reload (for logs and metrics). */
@@ -53,6 +54,8 @@ export async function readSchemaDir(dir: string): Promise<{ file: string; text: 
 
 class IngestDecoderImpl implements IngestDecoder {
   private readonly tried = new Map<string, number>();
+  /** mtime of the schema folder when it was last read. */
+  private dirMtime = -1;
   private readonly loading = new Map<string, Promise<boolean>>();
   private readonly retryUnknownMs: number;
   private readonly now: () => number;
@@ -80,6 +83,7 @@ class IngestDecoderImpl implements IngestDecoder {
   async loadDir(): Promise<void> {
     const dir = this.options.schemaDir;
     if (dir === undefined) return;
+    this.dirMtime = (await stat(dir)).mtimeMs;
     for (const { file, text } of await readSchemaDir(dir)) {
       try {
         this.inner.addSchema(text);
@@ -93,8 +97,13 @@ class IngestDecoderImpl implements IngestDecoder {
   recover(error: unknown): Promise<boolean> {
     if (error instanceof UnknownSchemaError) {
       if (this.inner.hasSchema(error.fingerprint)) return Promise.resolve(true);
-      if (this.options.schemaDir === undefined) return Promise.resolve(false);
+      const dir = this.options.schemaDir;
+      if (dir === undefined) return Promise.resolve(false);
       return this.once(`fp:${error.fingerprint}`, async () => {
+        if (this.tried.has(`fp:${error.fingerprint}`)) {
+          const mtime = (await stat(dir)).mtimeMs;
+          if (mtime === this.dirMtime) return false;
+        }
         await this.loadDir();
         const known = this.inner.hasSchema(error.fingerprint);
         this.options.onSchemaEvent?.(
@@ -132,12 +141,17 @@ class IngestDecoderImpl implements IngestDecoder {
     return Promise.resolve(false);
   }
 
-  /** One load per key at a time, and none again for a key that stayed unknown recently. */
+  /**
+   * One load per key at a time. A registry id that stayed unknown is not asked for again
+   * before `retryUnknownMs`; a fingerprint, not before the folder changed (checked by the load).
+   */
   private once(key: string, load: () => Promise<boolean>): Promise<boolean> {
     const pending = this.loading.get(key);
     if (pending !== undefined) return pending;
     const last = this.tried.get(key);
-    if (last !== undefined && this.now() - last < this.retryUnknownMs) return Promise.resolve(false);
+    if (key.startsWith("id:") && last !== undefined && this.now() - last < this.retryUnknownMs) {
+      return Promise.resolve(false);
+    }
     const p = load()
       .then((known) => {
         if (known) this.tried.delete(key);
@@ -166,4 +180,22 @@ export async function createIngestDecoder(options: IngestDecoderOptions): Promis
   const decoder = new IngestDecoderImpl(inner, options);
   await decoder.loadDir();
   return decoder;
+}
+
+/**
+ * An IngestDecoder over a protocol decoder with no schema source: unknown writer schemas stay
+ * unknown (dead letters). What embedded mode and tests that build their own decoder use.
+ */
+export function ingestDecoderOf(decoder: RecordDecoder | IngestDecoder): IngestDecoder {
+  if ("recover" in decoder) return decoder;
+  return {
+    get codec() {
+      return decoder.codec;
+    },
+    decode: (payload) => decoder.decode(payload),
+    recover: async (error) =>
+      (error instanceof UnknownSchemaError && decoder.hasSchema(error.fingerprint)) ||
+      (error instanceof UnknownSchemaIdError && decoder.hasRegistrySchema(error.schemaId)),
+    schemas: () => decoder.schemas(),
+  };
 }

@@ -56,10 +56,7 @@ export const ANCESTOR_EVENTS: ReadonlySet<string> = new Set([
 export const SUBTREE_INVALIDATING_EVENTS: ReadonlySet<string> = ANCESTOR_EVENTS;
 
 /** Events whose meaning is "the document is gone for its readers" (§5, second block). */
-export const DELETION_EVENTS: ReadonlySet<string> = new Set([
-  "documentTrashed",
-  "documentRemoved",
-]);
+export const DELETION_EVENTS: ReadonlySet<string> = new Set(["documentTrashed", "documentRemoved"]);
 
 /**
  * Events that need the document's snapshot after the event. A removed document no longer

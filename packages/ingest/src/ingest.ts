@@ -1,38 +1,14 @@
 // The ingest worker: wiring of source → pipeline → bus, plus the root index and operations.
-import {
-  Counter,
-  Histogram,
-  type Bus,
-  type Logger,
-  type Registry,
-} from "@drivecast/bus";
-import { Names, type Naming, type RecordDecoder, type DocSnapshot } from "@drivecast/protocol";
-import { createBaker, type DocumentSource } from "./bake.js";
-import { createPipeline, type GroupSource } from "./pipeline.js";
-import { createRootIndex, type RootIndex } from "./roots.js";
-import type { RecordSource } from "./source.js";
-
-/** What the ingest needs from Nuxeo: a subset of @drivecast/nuxeo's client. */
-export interface IngestNuxeo extends DocumentSource, GroupSource {
-  queryAll(
-    nxql: string,
-    pageSize: number,
-  ): AsyncIterable<{ entries: { snapshot: DocSnapshot }[] }>;
-}
-
-export interface IngestConfig {
-  shardCount: number;
-  naming: Naming;
-  /** DRIVE_EVENTS retention: messages wait there until their shard acknowledges them. */
-  eventsMaxAgeMs: number;
-  /** Must cover a Kafka redelivery after a crash (session timeout + restart). */
-  duplicateWindowMs: number;
-  deadLetterMaxAgeMs: number;
-  replicas: number;
-  folderCacheSize: number;
-  /** Bootstrap the root index from Nuxeo when the bucket is empty. */
-  bootstrapRoots: boolean;
-}
+import { randomUUID } from "node:crypto";
+import { type Subscription } from "@drivecast/bus";
+import { Names, msgpackCodec } from "@drivecast/protocol";
+import { createBaker } from "./bake.js";
+import { ingestDecoderOf } from "./decoder.js";
+import { createIngestMetrics, type IngestMetrics } from "./metrics.js";
+import { createPipeline } from "./pipeline.js";
+import { createPublisher } from "./publish.js";
+import { bootstrapRoots, createRootIndex } from "./roots.js";
+import type { IngestConfig, IngestDeps, IngestHandle } from "./types.js";
 
 export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   shardCount: 64,
@@ -41,126 +17,155 @@ export const DEFAULT_INGEST_CONFIG: IngestConfig = {
   duplicateWindowMs: 10 * 60_000,
   deadLetterMaxAgeMs: 30 * 24 * 3600_000,
   replicas: 1,
-  folderCacheSize: 100_000,
+  folderCacheSize: 50_000,
+  folderTtlMs: 10 * 60_000,
   bootstrapRoots: true,
+  repositories: ["default"],
+  bootstrapPageSize: 500,
+  maxInFlightPublishes: 1024,
+  retryBaseMs: 100,
+  retryMaxMs: 5_000,
 };
 
-export interface IngestDeps {
-  bus: Bus;
-  source: RecordSource;
-  nuxeo: IngestNuxeo;
-  decoder: RecordDecoder;
-  logger: Logger;
-  registry: Registry;
+/** Folders one instance saw change, for the others' caches (core NATS, best effort). */
+interface InvalidationMessage {
+  origin: string;
+  repository: string;
+  uids: string[];
+}
+const invalidationCodec = msgpackCodec<InvalidationMessage>();
+
+/**
+ * Subject of folder-cache invalidations between ingest instances. Ingest-internal (no other
+ * role reads it), hence defined here rather than in the protocol's Names. Losing one only
+ * leaves a folder snapshot stale until its TTL.
+ */
+export function invalidationSubject(naming: IngestConfig["naming"]): string {
+  return `${naming.subjectPrefix}drive.ingest.invalidate`;
 }
 
-export interface IngestHandle {
-  ready(): boolean;
-  readonly roots: RootIndex;
-  /** Stop consuming, finish and commit the batch in flight, release resources. */
-  drain(): Promise<void>;
-}
-
-const BOOTSTRAP_NXQL =
-  "SELECT * FROM Document WHERE ecm:mixinType = 'DriveSynchronized' AND ecm:isTrashed = 0 AND ecm:isVersion = 0";
-
-export async function startIngest(config: IngestConfig, deps: IngestDeps): Promise<IngestHandle> {
-  const { bus, source, nuxeo, decoder, logger, registry } = deps;
+export async function startIngest(
+  config: IngestConfig,
+  deps: IngestDeps & { metrics?: IngestMetrics },
+): Promise<IngestHandle> {
+  const { bus, source, nuxeo, logger } = deps;
+  const decoder = ingestDecoderOf(deps.decoder);
+  const instanceId = deps.instanceId ?? randomUUID();
   const names = new Names(config.naming);
+  const metrics = deps.metrics ?? createIngestMetrics(deps.registry);
 
-  await bus.streams.ensure({
-    name: names.eventsStream,
-    subjects: [names.eventsSubjects],
-    maxAgeMs: config.eventsMaxAgeMs,
-    duplicateWindowMs: config.duplicateWindowMs,
-    replicas: config.replicas,
-  });
-  await bus.streams.ensure({
-    name: names.deadLetterStream,
-    subjects: [names.deadLetterSubjects],
-    maxAgeMs: config.deadLetterMaxAgeMs,
-    duplicateWindowMs: config.duplicateWindowMs,
-    replicas: config.replicas,
-  });
-  const kv = await bus.kv({ bucket: names.rootsBucket, history: 1, replicas: config.replicas });
-  const roots = await createRootIndex(kv);
-  await roots.ready();
-
-  if (config.bootstrapRoots && roots.size() === 0) {
-    let registered = 0;
-    for await (const page of nuxeo.queryAll(BOOTSTRAP_NXQL, 500)) {
-      for (const { snapshot } of page.entries) {
-        for (const s of snapshot.subscriptions) {
-          if (!s.enabled) continue;
-          await roots.register(snapshot.repository, snapshot.uid, snapshot.path, s.username);
-          registered++;
-        }
-      }
-    }
-    logger.info({ registered }, "root index bootstrapped from Nuxeo");
+  async function ensureStreams(): Promise<void> {
+    await bus.streams.ensure({
+      name: names.eventsStream,
+      subjects: [names.eventsSubjects],
+      maxAgeMs: config.eventsMaxAgeMs,
+      duplicateWindowMs: config.duplicateWindowMs,
+      replicas: config.replicas,
+    });
+    await bus.streams.ensure({
+      name: names.deadLetterStream,
+      subjects: [names.deadLetterSubjects],
+      maxAgeMs: config.deadLetterMaxAgeMs,
+      duplicateWindowMs: config.duplicateWindowMs,
+      replicas: config.replicas,
+    });
   }
+  await ensureStreams();
 
-  const records = new Counter({
-    name: "drivecast_ingest_records_total",
-    help: "Audit records by outcome (decoded, ignored, unrouted, routed, deadLetter)",
-    labelNames: ["outcome"],
-    registers: [registry],
+  const kv = await bus.kv({ bucket: names.rootsBucket, history: 1, replicas: config.replicas });
+  const roots = await createRootIndex(kv, {
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
   });
-  const deadLetters = new Counter({
-    name: "drivecast_ingest_dead_letters_total",
-    help: "Records sent to the dead-letter stream, by reason",
-    labelNames: ["reason"],
-    registers: [registry],
+  await roots.ready();
+  if (config.bootstrapRoots) {
+    await bootstrapRoots(kv, roots, nuxeo, {
+      repositories: config.repositories,
+      pageSize: config.bootstrapPageSize,
+      owner: instanceId,
+      logger,
+    });
+  }
+  metrics.roots(roots.size());
+
+  const baker = createBaker(nuxeo, {
+    folderCacheSize: config.folderCacheSize,
+    folderTtlMs: config.folderTtlMs,
   });
-  const publishes = new Counter({
-    name: "drivecast_ingest_published_total",
-    help: "DocEvents published to DRIVE_EVENTS (one per affected shard)",
-    registers: [registry],
-  });
-  const batchSeconds = new Histogram({
-    name: "drivecast_ingest_batch_seconds",
-    help: "Time to process one batch, decode to last publish acknowledged",
-    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-    registers: [registry],
+  const subject = invalidationSubject(config.naming);
+  let invalidations: Subscription | null = bus.subscribe(subject, (msg) => {
+    const m = invalidationCodec.decode(msg.data);
+    if (m.origin !== instanceId) baker.invalidateSubtrees(m.repository, m.uids);
   });
 
-  const baker = createBaker(nuxeo, { folderCacheSize: config.folderCacheSize });
+  const publisher = createPublisher({
+    streams: bus.streams,
+    maxInFlight: config.maxInFlightPublishes,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
+    ensureStreams,
+    onPublished: (kind, seconds, duplicate) => metrics.published(kind, seconds, duplicate),
+    onRetry: (error, attempt) => {
+      metrics.publishRetried();
+      if (attempt === 1 || attempt % 20 === 0) {
+        logger.warn(
+          { err: error, attempt },
+          "JetStream publish failed; retrying (NATS slow or down)",
+        );
+      }
+    },
+  });
   const pipeline = createPipeline({
-    bus,
     names,
     shardCount: config.shardCount,
     decoder,
     baker,
-    groups: nuxeo,
+    nuxeo,
     roots,
-    metrics: {
-      record: (outcome, n = 1) => records.inc({ outcome }, n),
-      deadLetter: (reason) => {
-        records.inc({ outcome: "deadLetter" });
-        deadLetters.inc({ reason });
-      },
-      published: (n) => publishes.inc(n),
+    publisher,
+    metrics: metrics.pipeline,
+    logger,
+    onInvalidate(repository, uids) {
+      try {
+        bus.publish(subject, invalidationCodec.encode({ origin: instanceId, repository, uids }));
+      } catch (error) {
+        logger.warn({ err: error }, "could not tell other ingest instances about changed folders");
+      }
     },
   });
 
-  await source.start(async (batch) => {
-    const end = batchSeconds.startTimer();
+  let lastStats = { hits: 0, misses: 0 };
+  await source.start(async (batch, signal) => {
+    const started = performance.now();
+    let ok = false;
     try {
-      await pipeline(batch);
-    } catch (error) {
-      logger.warn({ err: error, records: batch.length }, "batch failed; it will be retried");
-      throw error;
+      await pipeline(batch, signal);
+      ok = true;
     } finally {
-      end();
+      metrics.batch((performance.now() - started) / 1000, ok);
+      const s = baker.stats;
+      metrics.folderCache(s.hits - lastStats.hits, s.misses - lastStats.misses, baker.size);
+      lastStats = { hits: s.hits, misses: s.misses };
+      metrics.roots(roots.size());
     }
   });
-  logger.info({ shards: config.shardCount, roots: roots.size() }, "ingest started");
+  logger.info(
+    { instanceId, shards: config.shardCount, roots: roots.size(), codec: decoder.codec },
+    "ingest started",
+  );
 
+  const readiness = () => ({ kafka: source.isReady(), nats: bus.isConnected() });
   return {
-    roots,
-    ready: () => source.isReady() && bus.isConnected(),
+    readiness,
+    ready() {
+      const r = readiness();
+      return r.kafka && r.nats;
+    },
+    rootCount: () => roots.size(),
     async drain() {
       await source.stop();
+      invalidations?.unsubscribe();
+      invalidations = null;
       roots.stop();
     },
   };

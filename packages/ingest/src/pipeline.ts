@@ -2,284 +2,628 @@
 //
 // Invariant: the batch handler resolves only when every DocEvent and dead letter derived from
 // the batch is acknowledged by JetStream; the source commits the Kafka offset after that. A crash
-// anywhere before redelivers the batch, and the message ids (topic/partition/offset/shard) make
-// the second publish a no-op within the stream's duplicate window: every routed event reaches
-// each of its shards exactly once. A record that cannot be decoded becomes a dead letter, which
-// is published like any other message, so it never blocks the partition nor is lost.
-import type { Bus } from "@drivecast/bus";
+// anywhere before redelivers the batch, and the message ids (`topic/partition/offset/shard`,
+// `dl/topic/partition/offset`) make the second publish a no-op within the streams' duplicate
+// window: every routed event reaches each of its shards exactly once. For that, routing must be
+// a function of the record and of state the redelivery sees again: the root index, which only
+// ever converges to Nuxeo's state (roots.ts), and the document snapshots, fetched again.
+//
+// Failure cases:
+// - A record that cannot be read (bytes, schema, JSON, a Drive event lacking its document)
+//   becomes a dead letter, published like any other message: it neither blocks the partition
+//   nor disappears. An unknown writer schema is first looked for (schema folder, registry).
+// - Nuxeo or NATS unavailable: the client retries Nuxeo, the publisher retries NATS; when that
+//   is not enough the batch rejects, nothing is committed, and the source retries the batch
+//   with backoff. Partial progress (publishes, root index writes) is idempotent.
+// - A document gone by the time it is fetched: its event becomes the deletion its readers need
+//   (doc null, routed by the audit path, the users' shards decide), not an error.
+import type { Logger } from "@drivecast/bus";
 import {
-  createRecordDecoder,
-  msgpackCodec,
+  DecodeError,
+  UnknownSchemaError,
+  UnknownSchemaIdError,
   parseAuditEntry,
   shardOf,
   type AuditEntry,
   type DocEvent,
+  type DocSnapshot,
   type Names,
-  type RecordDecoder,
+  type NuxeoRecord,
+  type RootEntry,
 } from "@drivecast/protocol";
-import type { Baker } from "./bake.js";
-import { ANCESTOR_EVENTS, classify } from "./filter.js";
+import type { Baked, Baker } from "./bake.js";
+import { deadLetterMessage } from "./deadletters.js";
+import { encodeEvent } from "./event-encoding.js";
+import {
+  ANCESTOR_EVENTS,
+  DELETION_EVENTS,
+  EventKind,
+  SUBTREE_INVALIDATING_EVENTS,
+  classify,
+  needsSnapshot,
+} from "./filter.js";
+import type { Publisher, PublishBatch } from "./publish.js";
 import type { RootIndex } from "./roots.js";
-import type { SourceRecord } from "./source.js";
+import type { IngestDecoder, IngestNuxeo, SourceRecord } from "./types.js";
 
-const eventCodec = msgpackCodec<DocEvent>();
+/** Why a record that was read produced no DocEvent. */
+export const FilterReason = {
+  /** Its event id is not one Drive needs (spec/NUXEO.md §5). */
+  Event: "event",
+  /** A document event without a path (versions and other placeless documents). */
+  NoPath: "no_path",
+  /** Under no sync root, above none. */
+  NoRoot: "no_root",
+  Version: "version",
+  /** A proxy, other than the one a publication creates. */
+  Proxy: "proxy",
+} as const;
+export type FilterReason = (typeof FilterReason)[keyof typeof FilterReason];
 
-/** The group side of Nuxeo the router needs (a subset of @drivecast/nuxeo's client). */
-export interface GroupSource {
-  groupMembers(name: string): Promise<string[] | null>;
-}
+/** Dead-letter reasons of the pipeline itself (the decoder's come from the protocol). */
+export const PipelineFailure = {
+  /** The Kafka record has no value (a tombstone). */
+  EmptyRecord: "empty_record",
+  /** A Drive event without what it is about: docUUID, repositoryId, or the group's id. */
+  IncompleteEntry: "incomplete_entry",
+  /** The decoder threw something that is not a DecodeError (a defect; kept for the replay). */
+  Undecodable: "undecodable",
+} as const;
 
 export interface PipelineMetrics {
-  record(outcome: "decoded" | "ignored" | "unrouted" | "routed" | "deadLetter", n?: number): void;
-  deadLetter(reason: string): void;
-  published(shards: number): void;
+  recordsIn(topic: string, partition: number, n: number): void;
+  decoded(n: number): void;
+  filtered(reason: FilterReason, n: number): void;
+  /** Records that produced at least one DocEvent, and the DocEvents (one per shard). */
+  routed(records: number, events: number): void;
+  deadLettered(reason: string): void;
 }
+
+export const noopPipelineMetrics: PipelineMetrics = {
+  recordsIn() {},
+  decoded() {},
+  filtered() {},
+  routed() {},
+  deadLettered() {},
+};
 
 export interface PipelineOptions {
-  bus: Bus;
   names: Names;
   shardCount: number;
-  decoder: RecordDecoder;
+  decoder: IngestDecoder;
   baker: Baker;
-  groups: GroupSource;
+  nuxeo: Pick<IngestNuxeo, "groupMembers" | "documentsByIds">;
   roots: RootIndex;
-  metrics: PipelineMetrics;
-  /** Extended audit values kept on DocEvents. */
-  extendedKeys?: string[];
+  publisher: Publisher;
+  metrics?: PipelineMetrics;
+  logger?: Pick<Logger, "warn">;
+  /** Folders invalidated by this batch (to tell the other ingest instances). */
+  onInvalidate?(repository: string, uids: string[]): void;
 }
 
-/** An audit entry whose document fields are known present (or a group event). */
-interface Entry extends AuditEntry {
-  docUUID: string;
-  docPath: string;
-  repositoryId: string;
-}
+/** `extended` values the semantics use (DocEvent.extended). */
+const KEPT_EXTENDED = ["oldDigest", "impactedUserName", "id"] as const;
+const PROXY_PUBLISHED = "documentProxyPublished";
+const DOCUMENT_MOVED = "documentMoved";
+const DOCUMENT_REMOVED = "documentRemoved";
+const ROOT_REGISTERED = "rootRegistered";
+const LIFECYCLE = "lifecycle_transition_event";
+const DELETED_STATE = "deleted";
 
-interface Decoded {
+/** A decoded record the router will look at. */
+interface Candidate {
   record: SourceRecord;
-  entry: Entry;
+  source: string;
+  entry: AuditEntry;
+  kind: EventKind;
+  repository: string;
+  uid: string;
+  /** Previous parent of a move (from the audit comment). */
+  previousParent: string | null;
+  /** The moved document's own path before the move, when the cache knew it. */
+  knownOldPath: string | null;
+  /** Roots containing the audit path, looked up before baking, at root index `rootsVersion`. */
+  rootsAt: readonly RootEntry[] | null;
+  rootsVersion: number;
 }
 
-const KEPT_EXTENDED = ["oldDigest", "impactedUserName", "id"];
-
-function sourceId(r: SourceRecord): string {
+function sourceOf(r: SourceRecord): string {
   return `${r.topic}/${r.partition}/${r.offset}`;
 }
 
 /** `documentMoved` comment: `<repositoryId>:<previous parent uuid>`. */
-function previousParent(entry: Entry): string | null {
-  const c = entry.comment;
-  if (!c) return null;
-  const i = c.indexOf(":");
-  return i < 0 ? null : c.slice(i + 1) || null;
+function previousParentOf(comment: string | null): string | null {
+  if (!comment) return null;
+  const i = comment.indexOf(":");
+  return i < 0 ? null : comment.slice(i + 1) || null;
 }
 
 function lastSegment(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
 
-export function createPipeline(options: PipelineOptions): (records: SourceRecord[]) => Promise<void> {
-  const { bus, names, shardCount, decoder, baker, roots, metrics } = options;
-  const extendedKeys = options.extendedKeys ?? KEPT_EXTENDED;
+function within(path: string, root: string): boolean {
+  return path === root || path.startsWith(root === "/" ? "/" : `${root}/`);
+}
 
-  function deadLetter(record: SourceRecord, reason: string, message: string): Promise<unknown> {
-    metrics.deadLetter(reason);
-    return bus.streams.append(names.deadLetter(reason), record.value ?? new Uint8Array(0), {
-      msgId: `dl/${sourceId(record)}`,
-      headers: {
-        "Drivecast-Source": sourceId(record),
-        "Drivecast-Reason": reason,
-        "Drivecast-Error": message.slice(0, 1024),
-        "Drivecast-Key": record.key ? new TextDecoder().decode(record.key) : "",
-      },
-    });
+function isDeletion(entry: AuditEntry): boolean {
+  return (
+    DELETION_EVENTS.has(entry.eventId) ||
+    (entry.eventId === LIFECYCLE && entry.docLifeCycle === DELETED_STATE)
+  );
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export type BatchPipeline = (records: SourceRecord[], signal: AbortSignal) => Promise<void>;
+
+export function createPipeline(options: PipelineOptions): BatchPipeline {
+  const { names, shardCount, decoder, baker, roots, publisher, nuxeo } = options;
+  const metrics = options.metrics ?? noopPipelineMetrics;
+  const subjects = Array.from({ length: shardCount }, (_, s) => names.events(s));
+  const shardCache = new Map<string, number>();
+
+  function shardOfUser(user: string): number {
+    let s = shardCache.get(user);
+    if (s === undefined) {
+      s = shardOf(user, shardCount);
+      if (shardCache.size > 100_000) shardCache.clear();
+      shardCache.set(user, s);
+    }
+    return s;
   }
 
-  function extended(entry: Entry): Record<string, string> {
+  function extendedOf(entry: AuditEntry): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const k of extendedKeys) {
+    for (const k of KEPT_EXTENDED) {
       const v = entry.extended[k];
       if (v !== undefined && v !== null) out[k] = String(v);
     }
     return out;
   }
 
-  function usersByShard(users: Iterable<string>): Map<number, string[]> {
-    const out = new Map<number, string[]>();
-    for (const u of users) {
-      const s = shardOf(u, shardCount);
-      const list = out.get(s);
-      if (list) list.push(u);
-      else out.set(s, [u]);
-    }
-    return out;
+  async function deadLetter(
+    batch: PublishBatch,
+    record: SourceRecord,
+    reason: string,
+    error: string,
+  ): Promise<void> {
+    metrics.deadLettered(reason);
+    const m = deadLetterMessage(names, record, reason, error, decoder.codec);
+    await batch.append("deadletter", m.subject, m.data, m.options);
   }
 
-  return async function handle(records) {
-    const pending: Promise<unknown>[] = [];
-    const decoded: Decoded[] = [];
+  /** Reconciles the roots a move or removal may have changed, from fresh snapshots. */
+  async function refreshRoots(
+    repository: string,
+    uid: string,
+    doc: DocSnapshot | null,
+    beneath: readonly RootEntry[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (roots.byUid(repository, uid) !== undefined) {
+      await roots.reconcile(repository, uid, doc, signal);
+    }
+    if (beneath.length === 0) return;
+    const fresh = await nuxeo.documentsByIds(
+      repository,
+      beneath.map((r) => r.uid),
+    );
+    for (const r of beneath) {
+      await roots.reconcile(repository, r.uid, fresh.get(r.uid)?.snapshot ?? null, signal);
+    }
+  }
 
-    // 1. Decode and filter. Bad input becomes a dead letter; the batch goes on.
+  /** Highest offset counted in `records_in`, per topic and partition. */
+  const counted = new Map<string, number>();
+  function countIn(r: SourceRecord, n: number, highest: number): void {
+    counted.set(`${r.topic}\u0000${r.partition}`, highest);
+    if (n > 0) metrics.recordsIn(r.topic, r.partition, n);
+  }
+
+  const handle: BatchPipeline = async (records, signal) => {
+    // A batch that fails stops its own publishes still retrying: the retry of the batch
+    // publishes them again (same message ids), and slots are not held by an abandoned batch.
+    const local = new AbortController();
+    const onAbort = () => local.abort();
+    if (signal.aborted) local.abort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    const batch = publisher.begin(local.signal);
+    try {
+      await handleBatch(records, batch, local.signal);
+    } catch (error) {
+      local.abort();
+      await batch.done().catch(() => {});
+      throw error;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  };
+
+  async function handleBatch(
+    records: SourceRecord[],
+    batch: PublishBatch,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const candidates: Candidate[] = [];
+    const counts = { decoded: 0, event: 0, noPath: 0 };
+    let previous: SourceRecord | null = null;
+    let sameSource = 0;
+    let highest = -1;
+
+    // 1. Decode and filter by event. Bad input becomes a dead letter; the batch goes on.
     for (const record of records) {
+      if (
+        previous === null ||
+        previous.partition !== record.partition ||
+        previous.topic !== record.topic
+      ) {
+        if (previous !== null) countIn(previous, sameSource, highest);
+        previous = record;
+        sameSource = 0;
+        highest = counted.get(`${record.topic}\u0000${record.partition}`) ?? -1;
+      }
+      // A retried or redelivered record is counted once per process.
+      const offset = Number(record.offset);
+      if (offset > highest) {
+        highest = offset;
+        sameSource++;
+      }
       if (record.value === null) {
-        pending.push(deadLetter(record, "empty", "the Kafka record has no value"));
+        await deadLetter(
+          batch,
+          record,
+          PipelineFailure.EmptyRecord,
+          "the Kafka record has no value",
+        );
         continue;
       }
+      // The common case stays synchronous: no promise per record.
+      let rec: NuxeoRecord | null = null;
+      let failure: unknown = null;
       try {
-        const rec = decoder.decode(record.value);
-        if (rec.data === null) {
-          pending.push(deadLetter(record, "no_data", "the Nuxeo Record carries no audit entry"));
-          continue;
+        rec = decoder.decode(record.value);
+      } catch (error) {
+        failure = error;
+      }
+      if (failure instanceof UnknownSchemaError || failure instanceof UnknownSchemaIdError) {
+        // Looking for the schema does I/O: its failures (registry down, or refusing us) are not
+        // the record's fault and fail the batch; an unusable schema is the record's (a letter).
+        let known = false;
+        try {
+          known = await decoder.recover(failure);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+          failure = error;
         }
-        const entry = parseAuditEntry(rec.data);
-        metrics.record("decoded");
-        const kind = classify(entry.eventId);
-        if (kind === "ignored") {
-          metrics.record("ignored");
-          continue;
+        if (known) {
+          try {
+            rec = decoder.decode(record.value);
+            failure = null;
+          } catch (error) {
+            failure = error;
+          }
         }
-        if (kind !== "group" && (!entry.docUUID || !entry.docPath || !entry.repositoryId)) {
-          pending.push(
-            deadLetter(
-              record,
-              "incomplete_entry",
-              `${entry.eventId} without docUUID, docPath or repositoryId`,
-            ),
+      }
+      let entry: AuditEntry;
+      try {
+        if (rec === null) throw failure;
+        entry = parseAuditEntry(rec.data);
+      } catch (error) {
+        if (error instanceof DecodeError) {
+          await deadLetter(batch, record, error.reason, error.message);
+        } else {
+          // Not a failure the decoder knows: a defect. The record is kept for a replay.
+          await deadLetter(batch, record, PipelineFailure.Undecodable, message(error));
+        }
+        continue;
+      }
+      counts.decoded++;
+      const kind = classify(entry.eventId);
+      if (kind === EventKind.Ignored) {
+        counts.event++;
+        continue;
+      }
+      if (kind === EventKind.Group) {
+        const id = entry.extended.id;
+        if (typeof id !== "string" || id === "") {
+          await deadLetter(
+            batch,
+            record,
+            PipelineFailure.IncompleteEntry,
+            `${entry.eventId} without extended.id (the group's name)`,
           );
           continue;
         }
-        decoded.push({
+      } else if (!entry.docUUID || !entry.repositoryId) {
+        await deadLetter(
+          batch,
           record,
-          entry: {
-            ...entry,
-            docUUID: entry.docUUID ?? "",
-            docPath: entry.docPath ?? "",
-            repositoryId: entry.repositoryId ?? "",
-          },
-        });
-      } catch (error) {
-        const reason = (error as { reason?: string }).reason ?? "undecodable";
-        pending.push(deadLetter(record, reason, (error as Error).message ?? String(error)));
+          PipelineFailure.IncompleteEntry,
+          `${entry.eventId} without ${entry.docUUID ? "repositoryId" : "docUUID"}`,
+        );
+        continue;
+      } else if (kind === EventKind.Document && !entry.docPath) {
+        counts.noPath++;
+        continue;
       }
+      candidates.push({
+        record,
+        source: sourceOf(record),
+        entry,
+        kind,
+        repository: entry.repositoryId ?? "",
+        uid: entry.docUUID ?? "",
+        previousParent: entry.eventId === DOCUMENT_MOVED ? previousParentOf(entry.comment) : null,
+        knownOldPath: null,
+        rootsAt: null,
+        rootsVersion: -1,
+      });
+    }
+    if (previous !== null) countIn(previous, sameSource, highest);
+    metrics.decoded(counts.decoded);
+    if (counts.event > 0) metrics.filtered(FilterReason.Event, counts.event);
+    if (counts.noPath > 0) metrics.filtered(FilterReason.NoPath, counts.noPath);
+
+    // 2. Before anything is resolved from the folder cache: remember where moved folders were,
+    //    then drop every cached folder this batch changes (and what lies beneath them).
+    const invalidate = new Map<string, Set<string>>();
+    for (const c of candidates) {
+      if (c.kind !== EventKind.Document || !SUBTREE_INVALIDATING_EVENTS.has(c.entry.eventId))
+        continue;
+      if (c.entry.eventId === DOCUMENT_MOVED) {
+        c.knownOldPath =
+          roots.byUid(c.repository, c.uid)?.path ?? baker.peekPath(c.repository, c.uid) ?? null;
+        if (c.knownOldPath === null && c.previousParent !== null) {
+          const parent = baker.peekPath(c.repository, c.previousParent);
+          if (parent !== undefined)
+            c.knownOldPath = `${parent}/${lastSegment(c.entry.docPath ?? "")}`;
+        }
+      }
+      let set = invalidate.get(c.repository);
+      if (set === undefined) invalidate.set(c.repository, (set = new Set()));
+      set.add(c.uid);
+    }
+    for (const [repository, uids] of invalidate) {
+      baker.invalidateSubtrees(repository, uids);
+      options.onInvalidate?.(repository, [...uids]);
     }
 
-    // 2. Bake only what may route somewhere: under a known root (or one this batch registers),
-    //    above one (ancestor events), a move (its old location is only known after baking),
-    //    or a root event.
-    const registering = new Set(
-      decoded.filter((d) => d.entry.eventId === "rootRegistered").map((d) => d.entry.docPath),
-    );
-    const mayRoute = (d: Decoded): boolean => {
-      const e = d.entry;
-      const kind = classify(e.eventId);
-      if (kind !== "document") return true;
-      if (e.eventId === "documentMoved") return true;
-      if (roots.containing(e.repositoryId, e.docPath).length > 0) return true;
-      for (const p of registering) if (e.docPath === p || e.docPath.startsWith(`${p}/`)) return true;
-      return ANCESTOR_EVENTS.has(e.eventId) && roots.beneath(e.repositoryId, e.docPath).length > 0;
-    };
-    const candidates = decoded.filter((d) => {
-      if (mayRoute(d)) return true;
-      metrics.record("unrouted");
+    // 3. Keep what may route somewhere: under a root (or one this batch registers), above one
+    //    for the events that re-evaluate roots, a move from such a place, root and group events.
+    const registering = candidates
+      .filter((c) => c.entry.eventId === ROOT_REGISTERED && c.entry.docPath)
+      .map((c) => ({ repository: c.repository, path: c.entry.docPath! }));
+    const reaches = (repository: string, path: string, ancestorEvent: boolean): boolean =>
+      roots.containing(repository, path).length > 0 ||
+      (ancestorEvent && roots.beneath(repository, path).length > 0) ||
+      (registering.length > 0 &&
+        registering.some((r) => r.repository === repository && within(path, r.path)));
+    let noRoot = 0;
+    const routable = candidates.filter((c) => {
+      if (c.kind !== EventKind.Document) return true;
+      const e = c.entry;
+      c.rootsAt = roots.containing(c.repository, e.docPath!);
+      c.rootsVersion = roots.version();
+      if (c.rootsAt.length > 0) return true;
+      const ancestorEvent = ANCESTOR_EVENTS.has(e.eventId);
+      if (reaches(c.repository, e.docPath!, ancestorEvent)) return true;
+      if (e.eventId === DOCUMENT_MOVED) {
+        // Its old place is known only after baking unless the cache knew it.
+        if (c.knownOldPath === null) return true;
+        if (reaches(c.repository, c.knownOldPath, ancestorEvent)) return true;
+      }
+      noRoot++;
       return false;
     });
+    if (noRoot > 0) metrics.filtered(FilterReason.NoRoot, noRoot);
 
-    const byRepo = new Map<string, string[]>();
-    for (const d of candidates) {
-      if (classify(d.entry.eventId) === "group") continue;
-      const list = byRepo.get(d.entry.repositoryId) ?? [];
-      list.push(d.entry.docUUID);
-      byRepo.set(d.entry.repositoryId, list);
+    // 4. Bake: one batched fetch per repository for the documents, previous parents' chains and
+    //    group members alongside. Failures propagate: the batch is retried, never committed.
+    const byRepo = new Map<string, Set<string>>();
+    const parents = new Map<string, { repository: string; uid: string }>();
+    const groups = new Set<string>();
+    for (const c of routable) {
+      if (c.kind === EventKind.Group) {
+        groups.add(c.entry.extended.id as string);
+        continue;
+      }
+      if (needsSnapshot(c.entry.eventId)) {
+        let set = byRepo.get(c.repository);
+        if (set === undefined) byRepo.set(c.repository, (set = new Set()));
+        set.add(c.uid);
+      }
+      if (c.previousParent !== null) {
+        parents.set(`${c.repository}\u0000${c.previousParent}`, {
+          repository: c.repository,
+          uid: c.previousParent,
+        });
+      }
     }
-    const baked = new Map<string, Awaited<ReturnType<Baker["bake"]>>>();
-    for (const [repo, uids] of byRepo) baked.set(repo, await baker.bake(repo, uids));
+    const baked = new Map<string, Map<string, Baked>>();
+    const chains = new Map<string, DocSnapshot[] | null>();
+    const members = new Map<string, string[]>();
+    const parentsByRepo = new Map<string, string[]>();
+    for (const p of parents.values()) {
+      parentsByRepo.set(p.repository, [...(parentsByRepo.get(p.repository) ?? []), p.uid]);
+    }
+    await Promise.all([
+      ...[...byRepo].map(async ([repository, uids]) => {
+        baked.set(repository, await baker.bake(repository, [...uids]));
+        // After the documents: the previous parents are often among their ancestors.
+        const previous = parentsByRepo.get(repository);
+        if (previous === undefined) return;
+        for (const [uid, chain] of await baker.chains(repository, previous)) {
+          chains.set(`${repository}\u0000${uid}`, chain);
+        }
+      }),
+      ...[...parentsByRepo]
+        .filter(([repository]) => !byRepo.has(repository))
+        .map(async ([repository, previous]) => {
+          for (const [uid, chain] of await baker.chains(repository, previous)) {
+            chains.set(`${repository}\u0000${uid}`, chain);
+          }
+        }),
+      ...[...groups].map(async (g) => {
+        members.set(g, (await nuxeo.groupMembers(g)) ?? []);
+      }),
+    ]);
 
-    // 3. Route, in record order: root (un)registrations and moves update the index before the
-    //    events after them are routed.
-    for (const { record, entry } of candidates) {
-      const kind = classify(entry.eventId);
-      const repo = entry.repositoryId;
-      const b = baked.get(repo)?.get(entry.docUUID) ?? { doc: null, ancestors: [] };
+    // 5. Route, in record order: root changes reach the index before the next record is routed.
+    let routedRecords = 0;
+    let routedEvents = 0;
+    let versions = 0;
+    let proxies = 0;
+    let unrouted = 0;
+    for (const c of routable) {
+      const { entry, repository, uid } = c;
+      let eventId = entry.eventId;
+      let doc: DocSnapshot | null = null;
+      let ancestors: DocSnapshot[] = [];
       let before: DocEvent["before"] = null;
+      const extended = extendedOf(entry);
       const users = new Set<string>();
       let allShards = false;
 
-      if (kind === "group") {
-        const name = String(entry.extended.id ?? "");
-        for (const u of (await options.groups.groupMembers(name)) ?? []) users.add(u);
-        // Users whose cached groups held it are known only to the shards: tell every shard.
+      if (c.kind === EventKind.Group) {
+        for (const u of members.get(entry.extended.id as string) ?? []) users.add(u);
+        // Users whose cached groups held the group are known only to their shards: tell every
+        // shard, each with the current members it owns.
         allShards = true;
-      } else if (kind === "root") {
-        const user = String(entry.extended.impactedUserName ?? entry.principalName);
-        users.add(user);
-        const path = b.doc?.path ?? entry.docPath;
-        if (entry.eventId === "rootRegistered") await roots.register(repo, entry.docUUID, path, user);
-        else await roots.unregister(repo, entry.docUUID, user);
       } else {
-        const newPath = b.doc?.path ?? entry.docPath;
-        let oldPath: string | null = null;
-        if (entry.eventId === "documentMoved") {
-          const parent = previousParent(entry);
-          if (parent) {
-            const chain = await baker.chain(repo, parent);
-            oldPath = chain ? `${chain[chain.length - 1]!.path}/${lastSegment(newPath)}` : null;
-            before = { parentUid: parent, path: oldPath, ancestors: chain ?? [] };
-          }
+        const b = baked.get(repository)?.get(uid);
+        if (b !== undefined) {
+          doc = b.doc;
+          ancestors = b.ancestors;
         }
-        for (const path of [newPath, oldPath]) {
-          if (path === null) continue;
-          for (const r of roots.containing(repo, path)) for (const u of r.users) users.add(u);
-          if (ANCESTOR_EVENTS.has(entry.eventId)) {
-            for (const r of roots.beneath(repo, path)) for (const u of r.users) users.add(u);
-          }
+        if (doc !== null && doc.isVersion) {
+          versions++;
+          continue;
         }
-        // Keep the index and the folder cache true to the repository.
-        if (entry.eventId === "documentMoved" && oldPath !== null && oldPath !== newPath) {
-          await roots.move(repo, oldPath, newPath);
-          baker.invalidateUnder(repo, oldPath);
-        } else if (entry.eventId === "documentRemoved") {
-          await roots.removeUnder(repo, entry.docPath);
-          baker.invalidateUnder(repo, entry.docPath);
-        } else if (entry.eventId === "documentSecurityUpdated" || entry.eventId === "documentModified") {
-          baker.invalidateUnder(repo, newPath);
+        if (doc !== null && doc.isProxy && eventId !== PROXY_PUBLISHED) {
+          proxies++;
+          continue;
         }
       }
 
-      const shards = usersByShard(users);
-      if (allShards) for (let s = 0; s < shardCount; s++) if (!shards.has(s)) shards.set(s, []);
-      if (shards.size === 0) {
-        metrics.record("unrouted");
+      if (c.kind === EventKind.Root) {
+        users.add(String(entry.extended.impactedUserName ?? entry.principalName ?? ""));
+        users.delete("");
+        // The snapshot, not the event, says who is subscribed (roots.ts): replays converge.
+        await roots.reconcile(repository, uid, doc, signal);
+      } else if (c.kind === EventKind.Document) {
+        const newPath = doc?.path ?? entry.docPath!;
+        let oldPath: string | null = null;
+        if (eventId === DOCUMENT_MOVED) {
+          const chain =
+            c.previousParent === null
+              ? null
+              : (chains.get(`${repository}\u0000${c.previousParent}`) ?? null);
+          oldPath =
+            c.knownOldPath ??
+            (chain !== null && chain.length > 0
+              ? `${chain[chain.length - 1]!.path}/${lastSegment(newPath)}`
+              : null);
+          if (c.previousParent !== null) {
+            before = { parentUid: c.previousParent, path: oldPath, ancestors: chain ?? [] };
+          }
+        }
+        const ancestorEvent = ANCESTOR_EVENTS.has(eventId);
+        const addUsers = (path: string) => {
+          // The lookup made before baking still holds unless the index changed since.
+          const containing =
+            path === entry.docPath && c.rootsVersion === roots.version() && c.rootsAt !== null
+              ? c.rootsAt
+              : roots.containing(repository, path);
+          for (const r of containing) for (const u of r.users) users.add(u);
+          if (ancestorEvent) {
+            for (const r of roots.beneath(repository, path)) for (const u of r.users) users.add(u);
+          }
+        };
+        addUsers(newPath);
+        if (oldPath !== null && oldPath !== newPath) addUsers(oldPath);
+
+        // Keep the root index true to the repository: roots that moved or went with this
+        // document are read again from Nuxeo (roots.ts explains why not from the event).
+        if (eventId === DOCUMENT_MOVED && oldPath !== null && oldPath !== newPath) {
+          await refreshRoots(repository, uid, doc, roots.beneath(repository, oldPath), signal);
+        } else if (eventId === DOCUMENT_REMOVED) {
+          await refreshRoots(
+            repository,
+            uid,
+            null,
+            roots.beneath(repository, entry.docPath!),
+            signal,
+          );
+        }
+
+        if (
+          doc === null &&
+          eventId !== DOCUMENT_MOVED &&
+          !isDeletion(entry) &&
+          eventId !== "documentSecurityUpdated"
+        ) {
+          // Gone by the time it was fetched: for its readers it is a deletion now, decided by
+          // the shards from where it was (the audit path).
+          extended.originalEventId = eventId;
+          eventId = DOCUMENT_REMOVED;
+        }
+      }
+
+      if (users.size === 0 && !allShards) {
+        unrouted++;
         continue;
       }
-      metrics.record("routed");
-      const base: Omit<DocEvent, "users"> = {
-        source: sourceId(record),
-        eventId: entry.eventId,
-        category: entry.category ?? "",
-        repositoryId: repo,
-        docUuid: entry.docUUID,
-        docPath: entry.docPath,
-        docType: entry.docType ?? "",
-        docLifeCycle: entry.docLifeCycle ?? null,
-        principalName: entry.principalName ?? "",
-        comment: entry.comment ?? null,
-        eventDate: entry.eventDate,
-        extended: extended(entry),
-        doc: b.doc,
-        ancestors: b.ancestors,
-        before,
-      };
-      for (const [shard, shardUsers] of shards) {
-        pending.push(
-          bus.streams.append(names.events(shard), eventCodec.encode({ ...base, users: shardUsers }), {
-            msgId: `${base.source}/${shard}`,
-          }),
-        );
+      const byShard = new Map<number, string[]>();
+      for (const u of users) {
+        const s = shardOfUser(u);
+        const list = byShard.get(s);
+        if (list) list.push(u);
+        else byShard.set(s, [u]);
       }
-      metrics.published(shards.size);
-    }
+      if (allShards) for (let s = 0; s < shardCount; s++) if (!byShard.has(s)) byShard.set(s, []);
 
-    // 4. Everything acknowledged, or the batch fails and is redelivered.
-    await Promise.all(pending);
-  };
+      const shardsOf = [...byShard];
+      const payloads = encodeEvent(
+        {
+          source: c.source,
+          eventId,
+          category: entry.category ?? "",
+          repositoryId: repository,
+          docUuid: uid,
+          docPath: entry.docPath ?? doc?.path ?? "",
+          docType: entry.docType ?? doc?.type ?? "",
+          docLifeCycle: entry.docLifeCycle,
+          principalName: entry.principalName ?? "",
+          comment: entry.comment,
+          eventDate: entry.eventDate,
+          extended,
+          doc,
+          ancestors,
+          before,
+        },
+        shardsOf.map(([, u]) => u),
+      );
+      for (let i = 0; i < shardsOf.length; i++) {
+        const shard = shardsOf[i]![0];
+        const wait = batch.append("events", subjects[shard]!, payloads[i]!, {
+          msgId: `${c.source}/${shard}`,
+        });
+        if (wait !== null) await wait;
+      }
+      routedRecords++;
+      routedEvents += byShard.size;
+    }
+    if (versions > 0) metrics.filtered(FilterReason.Version, versions);
+    if (proxies > 0) metrics.filtered(FilterReason.Proxy, proxies);
+    if (unrouted > 0) metrics.filtered(FilterReason.NoRoot, unrouted);
+    metrics.routed(routedRecords, routedEvents);
+
+    // 6. Everything acknowledged, or the batch fails and is redelivered.
+    await batch.done();
+  }
+
+  return handle;
 }

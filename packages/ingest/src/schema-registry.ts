@@ -30,7 +30,9 @@ interface WireSchemaById {
 
 export function createSchemaRegistry(options: SchemaRegistryOptions): SchemaRegistry {
   const parsed = new URL(options.url);
-  const headers: Record<string, string> = { accept: "application/vnd.schemaregistry.v1+json, application/json" };
+  const headers: Record<string, string> = {
+    accept: "application/vnd.schemaregistry.v1+json, application/json",
+  };
   if (parsed.username !== "" || parsed.password !== "") {
     // fetch refuses URLs with credentials: move them to a header.
     const user = decodeURIComponent(parsed.username);

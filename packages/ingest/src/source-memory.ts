@@ -1,29 +1,51 @@
 // In-process record source for embedded mode: the simulator hands over the very bytes it would
 // write to Kafka, so the decode path is production's. One partition per topic, offsets counted
-// here; a batch that fails is retried, like a Kafka redelivery.
-import type { BatchHandler, RecordSource, SourceRecord } from "./source.js";
+// here; a batch that fails is retried after a backoff, like a Kafka redelivery, and nothing
+// after it runs before it succeeds.
+import type { BatchHandler, RecordSource, SourceRecord } from "./types.js";
 
 export interface MemorySource extends RecordSource {
   /** Appends records as one producer send (they stay together and in order). */
   push(topic: string, records: { key: string | null; value: Uint8Array }[]): void;
+  /** Resolves once every record pushed so far was handled. */
+  idle(): Promise<void>;
 }
 
-export function createMemorySource(options: { retryDelayMs?: number } = {}): MemorySource {
+export interface MemorySourceOptions {
+  /** Records per handler call (default 500). */
+  batchSize?: number;
+  /** Wait before retrying a failed batch (default 200 ms). */
+  retryDelayMs?: number;
+  onError?: (error: unknown, context: string) => void;
+  now?: () => number;
+}
+
+export function createMemorySource(options: MemorySourceOptions = {}): MemorySource {
   const retryDelayMs = options.retryDelayMs ?? 200;
+  const batchSize = Math.max(1, options.batchSize ?? 500);
+  const now = options.now ?? Date.now;
   const queue: SourceRecord[] = [];
   const offsets = new Map<string, number>();
   const encoder = new TextEncoder();
+  const stopController = new AbortController();
   let handler: BatchHandler | null = null;
   let running = false;
   let draining: Promise<void> | null = null;
+  let idleWaiters: (() => void)[] = [];
 
   async function drain(): Promise<void> {
     while (running && queue.length > 0 && handler) {
-      const batch = queue.slice(0, 500);
+      // One topic per call, as Kafka batches are per partition.
+      const topic = queue[0]!.topic;
+      let n = 0;
+      while (n < batchSize && n < queue.length && queue[n]!.topic === topic) n++;
+      const batch = queue.slice(0, n);
       try {
-        await handler(batch);
+        await handler(batch, stopController.signal);
         queue.splice(0, batch.length);
-      } catch {
+      } catch (error) {
+        if (stopController.signal.aborted) return;
+        options.onError?.(error, `batch ${topic}@${batch[0]!.offset} failed; retrying`);
         await new Promise((r) => setTimeout(r, retryDelayMs));
       }
     }
@@ -34,6 +56,11 @@ export function createMemorySource(options: { retryDelayMs?: number } = {}): Mem
     draining = drain().finally(() => {
       draining = null;
       if (running && queue.length > 0) kick();
+      else if (queue.length === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const w of waiters) w();
+      }
     });
   }
 
@@ -48,10 +75,14 @@ export function createMemorySource(options: { retryDelayMs?: number } = {}): Mem
           offset: String(next),
           key: r.key === null ? null : encoder.encode(r.key),
           value: r.value,
-          timestamp: Date.now(),
+          timestamp: now(),
         });
       }
       kick();
+    },
+    idle() {
+      if (queue.length === 0 && draining === null) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     async start(h) {
       handler = h;

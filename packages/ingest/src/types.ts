@@ -43,7 +43,10 @@ export interface FetchedDocument {
 /** What the ingest needs from Nuxeo: a subset of `@drivecast/nuxeo`'s client. */
 export interface IngestNuxeo {
   /** The documents that exist among `uids`, by uid (batched NXQL `ecm:uuid IN (…)`). */
-  documentsByIds(repository: string, uids: readonly string[]): Promise<Map<string, FetchedDocument>>;
+  documentsByIds(
+    repository: string,
+    uids: readonly string[],
+  ): Promise<Map<string, FetchedDocument>>;
   /** A group's member users; null when the group does not exist. */
   groupMembers(name: string): Promise<string[] | null>;
   /** Every page of a query (root bootstrap). */
@@ -107,7 +110,8 @@ export interface IngestDeps {
   bus: Bus;
   source: RecordSource;
   nuxeo: IngestNuxeo;
-  decoder: IngestDecoder;
+  /** A bare protocol decoder is accepted too: it then looks for no schema it does not know. */
+  decoder: IngestDecoder | RecordDecoder;
   logger: Logger;
   registry: Registry;
   /** Identifies this process in logs and cache-invalidation messages. Default: random. */

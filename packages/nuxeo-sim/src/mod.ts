@@ -43,3 +43,7 @@ export type {
 } from "./types.js";
 export { seedDemo } from "./demo.js";
 export type { Demo, DemoOptions, DemoUser } from "./demo.js";
+export { createWorkload, DEFAULT_WORKLOAD_WEIGHTS } from "./workload.js";
+export type { Workload, WorkloadOp, WorkloadOpKind, WorkloadOptions } from "./workload.js";
+export { driveTreeOf } from "./drive-tree.js";
+export type { DriveTreeRow } from "./drive-tree.js";

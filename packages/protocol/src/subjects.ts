@@ -60,6 +60,11 @@ export class Names {
   readonly eventsSubjects: string;
   readonly feedsSubjects: string;
   readonly deadLetterSubjects: string;
+  /**
+   * `drive.auth.revoke`: core subject every gateway listens on; a message naming a token or a
+   * user (JSON, see the gateway README) closes the matching sockets with 4001.
+   */
+  readonly authRevoke: string;
   private readonly ev: string;
   private readonly feedPrefix: string;
   private readonly rpc: string;
@@ -81,6 +86,7 @@ export class Names {
     this.eventsSubjects = `${this.ev}*`;
     this.feedsSubjects = `${this.feedPrefix}*.*`;
     this.deadLetterSubjects = `${this.dl}>`;
+    this.authRevoke = `${s}drive.auth.revoke`;
   }
 
   /** `drive.ev.<shard>`: DocEvents routed to one shard. */

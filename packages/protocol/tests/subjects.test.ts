@@ -52,6 +52,7 @@ describe("subjects", () => {
     expect(n.rpcSubject(12)).toBe("drive.rpc.12");
     expect(n.deadLetter("unknown_schema")).toBe("drive.dl.unknown_schema");
     expect(n.deadLetterSubjects).toBe("drive.dl.>");
+    expect(n.authRevoke).toBe("drive.auth.revoke");
     expect(rootKey("default", "5f0c1a2b-0000-4000-8000-0000000000aa")).toBe(
       "default.5f0c1a2b-0000-4000-8000-0000000000aa",
     );
@@ -72,6 +73,7 @@ describe("subjects", () => {
     expect(n.feedsSubjects).toBe("t1.drive.feed.*.*");
     expect(n.rpcSubject(1)).toBe("t1.drive.rpc.1");
     expect(n.deadLetterSubjects).toBe("t1.drive.dl.>");
+    expect(n.authRevoke).toBe("t1.drive.auth.revoke");
   });
 
   it("Names - a user's feed subject has exactly the tokens its wildcard expects", () => {

@@ -1,0 +1,299 @@
+// A msgpack writer for the ingest's hot path: plain JSON-like values (objects, arrays, strings,
+// numbers, booleans, null, Uint8Array) into one reused buffer, with the bytes of object keys
+// cached (DocEvents and snapshots use a few dozen keys). It writes standard msgpack with the same
+// choices as @msgpack/msgpack (smallest int form, float64 for the rest, undefined object values
+// left out), so the protocol's codec decodes its output to the same value.
+// Measured: a DocSnapshot with its ACLs took ~14 µs with the generic encoder, most of it in
+// per-string UTF-8 counting and per-object key encoding; this writer does both once.
+
+const MAX_CACHED_KEYS = 2_048;
+
+/**
+ * Messages are carved out of shared slabs: one allocation per 256 KiB instead of one per
+ * message (allocation was the next cost after encoding). A slab lives as long as one of its
+ * messages does; messages live until published, so that is short.
+ */
+const SLAB_SIZE = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabUsed = 0;
+
+export class MsgpackWriter {
+  private buf: Buffer;
+  /** The same memory as a plain Uint8Array: its slice() copies without Buffer's species. */
+  private view: Uint8Array;
+  private pos = 0;
+  private readonly keys = new Map<string, Buffer>();
+
+  constructor(initialSize = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+    this.view = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** Bytes written since reset(). */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Starts a new message. */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /** Forgets what was written after the first `length` bytes. */
+  truncate(length: number): void {
+    this.pos = Math.min(this.pos, length);
+  }
+
+  /** A copy of what was written since reset(). */
+  bytes(): Uint8Array {
+    const n = this.pos;
+    if (n > SLAB_SIZE / 8) return this.view.slice(0, n);
+    if (slabUsed + n > SLAB_SIZE) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    this.buf.copy(slab, slabUsed, 0, n);
+    const out = new Uint8Array(slab.buffer, slabUsed, n);
+    // Keep views 8-byte aligned, as Node's own buffer pool does.
+    slabUsed = (slabUsed + n + 7) & ~7;
+    return out;
+  }
+
+  /** Copies what was written since reset() into `target` at `offset`. */
+  copyTo(target: Uint8Array, offset: number): void {
+    target.set(this.view.subarray(0, this.pos), offset);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new Uint8Array(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.ensure(n);
+    if (n < 32) {
+      // TypedArray.set costs more than the copy for the few bytes of a key.
+      const b = this.buf;
+      for (let i = 0; i < n; i++) b[this.pos + i] = bytes[i]!;
+    } else {
+      this.buf.set(bytes, this.pos);
+    }
+    this.pos += n;
+  }
+
+  mapHeader(n: number): void {
+    this.ensure(5);
+    const b = this.buf;
+    if (n < 16) b[this.pos++] = 0x80 | n;
+    else if (n < 0x10000) {
+      b[this.pos++] = 0xde;
+      b.writeUInt16BE(n, this.pos);
+      this.pos += 2;
+    } else {
+      b[this.pos++] = 0xdf;
+      b.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+  }
+
+  arrayHeader(n: number): void {
+    this.ensure(5);
+    const b = this.buf;
+    if (n < 16) b[this.pos++] = 0x90 | n;
+    else if (n < 0x10000) {
+      b[this.pos++] = 0xdc;
+      b.writeUInt16BE(n, this.pos);
+      this.pos += 2;
+    } else {
+      b[this.pos++] = 0xdd;
+      b.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+  }
+
+  /** An object key known in advance, encoded once with `keyBytes`. */
+  fixedKey(bytes: Uint8Array): void {
+    this.raw(bytes);
+  }
+
+  /** An object key (cached encoding). */
+  key(k: string): void {
+    let bytes = this.keys.get(k);
+    if (bytes === undefined) {
+      const at = this.pos;
+      this.string(k);
+      bytes = Buffer.from(this.buf.subarray(at, this.pos));
+      if (this.keys.size < MAX_CACHED_KEYS) this.keys.set(k, bytes);
+      return;
+    }
+    this.raw(bytes);
+  }
+
+  string(s: string): void {
+    const n = s.length;
+    // Short ASCII strings (most ids, paths, names): one JS loop, no native call.
+    if (n < 32) {
+      this.ensure(1 + n);
+      const b = this.buf;
+      const start = this.pos;
+      b[start] = 0xa0 | n;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[start + 1 + i] = c;
+      }
+      if (i === n) {
+        this.pos = start + 1 + n;
+        return;
+      }
+    }
+    const len = Buffer.byteLength(s, "utf8");
+    this.ensure(5 + len);
+    const b = this.buf;
+    if (len < 32) b[this.pos++] = 0xa0 | len;
+    else if (len < 0x100) {
+      b[this.pos++] = 0xd9;
+      b[this.pos++] = len;
+    } else if (len < 0x10000) {
+      b[this.pos++] = 0xda;
+      b.writeUInt16BE(len, this.pos);
+      this.pos += 2;
+    } else {
+      b[this.pos++] = 0xdb;
+      b.writeUInt32BE(len, this.pos);
+      this.pos += 4;
+    }
+    this.pos += b.write(s, this.pos, len, "utf8");
+  }
+
+  number(v: number): void {
+    this.ensure(9);
+    const b = this.buf;
+    if (Number.isSafeInteger(v)) {
+      if (v >= 0) {
+        if (v < 0x80) b[this.pos++] = v;
+        else if (v < 0x100) {
+          b[this.pos++] = 0xcc;
+          b[this.pos++] = v;
+        } else if (v < 0x10000) {
+          b[this.pos++] = 0xcd;
+          b.writeUInt16BE(v, this.pos);
+          this.pos += 2;
+        } else if (v < 0x100000000) {
+          b[this.pos++] = 0xce;
+          b.writeUInt32BE(v, this.pos);
+          this.pos += 4;
+        } else {
+          b[this.pos++] = 0xcf;
+          b.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
+          b.writeUInt32BE(v >>> 0, this.pos + 4);
+          this.pos += 8;
+        }
+      } else if (v >= -0x20) {
+        b[this.pos++] = 0xe0 | (v + 0x20);
+      } else if (v >= -0x80) {
+        b[this.pos++] = 0xd0;
+        b.writeInt8(v, this.pos++);
+      } else if (v >= -0x8000) {
+        b[this.pos++] = 0xd1;
+        b.writeInt16BE(v, this.pos);
+        this.pos += 2;
+      } else if (v >= -0x80000000) {
+        b[this.pos++] = 0xd2;
+        b.writeInt32BE(v, this.pos);
+        this.pos += 4;
+      } else {
+        b[this.pos++] = 0xd3;
+        b.writeBigInt64BE(BigInt(v), this.pos);
+        this.pos += 8;
+      }
+      return;
+    }
+    b[this.pos++] = 0xcb;
+    b.writeDoubleBE(v, this.pos);
+    this.pos += 8;
+  }
+
+  value(v: unknown): void {
+    switch (typeof v) {
+      case "string":
+        this.string(v);
+        return;
+      case "number":
+        this.number(v);
+        return;
+      case "boolean":
+        this.ensure(1);
+        this.buf[this.pos++] = v ? 0xc3 : 0xc2;
+        return;
+      case "undefined":
+        this.nil();
+        return;
+      case "object":
+        if (v === null) this.nil();
+        else if (Array.isArray(v)) {
+          this.arrayHeader(v.length);
+          for (const item of v) this.value(item);
+        } else if (v instanceof Uint8Array) {
+          this.binary(v);
+        } else {
+          this.object(v as Record<string, unknown>);
+        }
+        return;
+      default:
+        throw new TypeError(`cannot encode a ${typeof v} as msgpack`);
+    }
+  }
+
+  object(o: Record<string, unknown>): void {
+    let n = 0;
+    for (const k in o) if (o[k] !== undefined) n++;
+    this.mapHeader(n);
+    for (const k in o) {
+      const v = o[k];
+      if (v === undefined) continue;
+      this.key(k);
+      this.value(v);
+    }
+  }
+
+  nil(): void {
+    this.ensure(1);
+    this.buf[this.pos++] = 0xc0;
+  }
+
+  private binary(v: Uint8Array): void {
+    const n = v.length;
+    this.ensure(5 + n);
+    const b = this.buf;
+    if (n < 0x100) {
+      b[this.pos++] = 0xc4;
+      b[this.pos++] = n;
+    } else if (n < 0x10000) {
+      b[this.pos++] = 0xc5;
+      b.writeUInt16BE(n, this.pos);
+      this.pos += 2;
+    } else {
+      b[this.pos++] = 0xc6;
+      b.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+    b.set(v, this.pos);
+    this.pos += n;
+  }
+}
+
+/** The msgpack encoding of a string, for keys written over and over (`fixedKey`). */
+export function keyBytes(key: string): Uint8Array {
+  const w = new MsgpackWriter(64);
+  w.string(key);
+  return w.bytes().slice();
+}

@@ -1,0 +1,65 @@
+// Child process of changeset.bench.ts: one changeset worker on NATS, Nuxeo answered in process
+// (groups from the synthetic world; no root re-evaluations happen in the benchmark's load), so
+// the process measures the worker alone. Reports its counters, CPU and memory over IPC.
+// argv[2]: JSON `{ natsUrl, config }` (config: a partial ChangesetConfig).
+import { connectNatsBus, createLogger, Registry, type Counter } from "@drivecast/bus";
+import {
+  DEFAULT_CHANGESET_CONFIG,
+  startChangeset,
+  type ChangesetConfig,
+} from "@drivecast/changeset";
+import { groupsOf } from "./changeset-world.js";
+
+const { natsUrl, config } = JSON.parse(process.argv[2]!) as {
+  natsUrl: string;
+  config: Partial<ChangesetConfig> & { workerId: string };
+};
+const bus = await connectNatsBus({ servers: natsUrl, name: config.workerId });
+const registry = new Registry();
+const handle = await startChangeset(
+  { ...DEFAULT_CHANGESET_CONFIG, deviceSweepMs: 0, ...config },
+  {
+    bus,
+    nuxeo: {
+      user: async (id) => ({ id, groups: groupsOf(id), isAdministrator: false }),
+      documentsByIds: async () => new Map(),
+    },
+    logger: createLogger({ name: "changeset", level: "info" }),
+    registry,
+  },
+);
+
+async function events(): Promise<number> {
+  const metric = registry.getSingleMetric("drivecast_changeset_events_total") as
+    Counter | undefined;
+  if (!metric) return 0;
+  return (await metric.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+async function report(): Promise<void> {
+  const m = process.memoryUsage();
+  process.send?.({
+    type: "stats",
+    at: Date.now(),
+    events: await events(),
+    cpuMicros: process.cpuUsage().user + process.cpuUsage().system,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    owned: handle.owned().length,
+  });
+}
+
+setInterval(() => void report(), 100);
+process.on("message", (m: { type: string }) => {
+  if (m.type === "gc") {
+    (globalThis as { gc?: () => void }).gc?.();
+    void report();
+  }
+  if (m.type === "stop") {
+    void handle
+      .drain()
+      .then(() => bus.close())
+      .then(() => process.exit(0));
+  }
+});
+process.send?.({ type: "ready" });

@@ -1,0 +1,470 @@
+// Changeset benchmark (one scenario: the changeset worker at 100,000 users and 200,000 roots).
+//
+// 1. DocEvents/s per worker, one core: 100,000 users with two personal roots each (200,000 root
+//    documents) and 1,000 team roots of 100 members. A warm-up pass sends one event to every
+//    user (100,000 actor activations: feed head + groups); the measured pass then sends 200,000
+//    DocEvents at random (95 % of the audit events in one user's personal roots, 5 % in a team
+//    folder, which reaches every member: one DocEvent per shard holding members). The figure is
+//    DocEvents acknowledged per CPU-second of the worker process over the measured pass, so the
+//    flush windows' tail does not count. Goal: >= 20,000/s.
+//    The worker runs alone in its own process (nats-server on the other core); the events were
+//    published before it started. Beside it, the CPU each DocEvent costs in process (decode,
+//    change computation, change set build and encode), to show what the rest is: NATS requests
+//    (one acknowledgement per DocEvent, one append per stored set).
+// 2. RSS of that worker with every actor active (100,000 actors, 201,000 roots in its view),
+//    after a full GC.
+// 3. Shard takeover: two workers (64 shards, default lease TTL 10 s, ack wait 4 s), events
+//    trickling into every shard; one is killed with SIGKILL. Time from the kill until the
+//    survivor processes each of the dead worker's shards again. Goal: <= 2 × lease TTL.
+//
+// Prints the figures and rewrites the "changeset" section of test/bench/RESULTS.md.
+// Run alone: `node test/bench/run.mjs changeset` (after `pnpm build`); BENCH_USERS and
+// BENCH_EVENTS shrink the world and the measured pass for a quick try (RESULTS.md is still
+// rewritten: do not commit such a run).
+import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connectNatsBus, type Bus } from "@drivecast/bus";
+import {
+  buildSummary,
+  computeEvent,
+  createPendingChanges,
+  DEFAULT_CHANGESET_CONFIG,
+  feedCodec,
+  userContext,
+  type UserContext,
+} from "@drivecast/changeset";
+import {
+  msgpackCodec,
+  Names,
+  rootKey,
+  type DocEvent,
+  type FileSystemItemChange,
+  type RootEntry,
+} from "@drivecast/protocol";
+import { randomName, startNatsServer } from "@drivecast/testkit";
+import { groupsOf, rootEntries, worldEvents } from "./changeset-world.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const MEASURED = Number(process.env.BENCH_EVENTS ?? 200_000);
+const SHARDS = 64;
+const TEAM_SHARE = 0.05;
+const TAKEOVER_RUNS = 3;
+const eventCodec = msgpackCodec<DocEvent>();
+const rootCodec = msgpackCodec<RootEntry>();
+
+function log(text: string): void {
+  console.log(`${new Date().toISOString().slice(11, 19)} ${text}`);
+}
+
+/** Runs `fn` over `items` with at most `width` in flight. */
+async function pool<T>(
+  items: Iterable<T>,
+  width: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  const inflight = new Set<Promise<unknown>>();
+  for (const item of items) {
+    const p = fn(item).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= width) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+}
+
+async function writeWorld(bus: Bus, names: Names): Promise<{ roots: number }> {
+  const kv = await bus.kv({ bucket: names.rootsBucket, history: 1 });
+  let roots = 0;
+  await pool(rootEntries(USERS), 500, (r) => {
+    roots++;
+    return kv.put(rootKey(r.repository, r.uid), rootCodec.encode(r));
+  });
+  await bus.streams.ensure({ name: names.eventsStream, subjects: [names.eventsSubjects] });
+  return { roots };
+}
+
+/** Publishes the warm-up pass (one event per user) then `MEASURED` random DocEvents. */
+async function publishLoad(bus: Bus, names: Names): Promise<{ warm: number; measured: number }> {
+  const publishAll = async (
+    order: "sequential" | "random",
+    until: (docEvents: number, audit: number) => boolean,
+  ) => {
+    const events = worldEvents({
+      users: USERS,
+      shardCount: SHARDS,
+      teamShare: TEAM_SHARE,
+      userOrder: order,
+      seed: 11,
+    });
+    let n = 0;
+    function* gen() {
+      while (!until(n, events.audit)) {
+        for (const e of events.next()) {
+          n++;
+          yield e;
+        }
+      }
+    }
+    await pool(gen(), 2000, ({ shard, event }) =>
+      bus.streams.append(names.events(shard), eventCodec.encode(event)),
+    );
+    return n;
+  };
+  const warm = await publishAll("sequential", (_n, audit) => audit >= USERS);
+  const measured = await publishAll("random", (n) => n >= MEASURED);
+  return { warm, measured };
+}
+
+interface Stats {
+  at: number;
+  events: number;
+  cpuMicros: number;
+  rss: number;
+  heapUsed: number;
+  owned: number;
+}
+
+/** 1a + 2: the worker in its own process on NATS. */
+async function natsThroughput(
+  natsUrl: string,
+): Promise<{
+  rate: number;
+  wallRate: number;
+  rss: number;
+  heap: number;
+  warmRate: number;
+  roots: number;
+  docEvents: number;
+}> {
+  const bus = await connectNatsBus({ servers: natsUrl, timeoutMs: 30_000 });
+  const prefix = `${randomName("b")}_`;
+  const names = new Names({ prefix, subjectPrefix: `${prefix}.` });
+  log("NATS: writing 201,000 roots to KV");
+  const { roots } = await writeWorld(bus, names);
+  log("NATS: publishing the load");
+  const { warm, measured } = await publishLoad(bus, names);
+  log(`NATS: ${warm} warm-up + ${measured} measured DocEvents published; starting the worker`);
+  const child = fork(
+    join(here, "changeset-worker.js"),
+    [
+      JSON.stringify({
+        natsUrl,
+        config: {
+          workerId: "bench-1",
+          shardCount: SHARDS,
+          naming: { prefix, subjectPrefix: `${prefix}.` },
+        },
+      }),
+    ],
+    {
+      execArgv: ["--expose-gc", "--max-old-space-size=4096"],
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+    },
+  );
+  let last: Stats | null = null;
+  let atWarm: Stats | null = null;
+  let atEnd: Stats | null = null;
+  const done = new Promise<void>((resolve) => {
+    child.on("message", (m: { type: string } & Stats) => {
+      if (m.type !== "stats") return;
+      last = m;
+      if (atWarm === null && m.events >= warm) atWarm = m;
+      if (atEnd === null && m.events >= warm + measured) {
+        atEnd = m;
+        resolve();
+      }
+    });
+  });
+  const progress = setInterval(() => {
+    if (last)
+      log(`NATS: ${last.events} DocEvents acknowledged, RSS ${Math.round(last.rss / 2 ** 20)} MiB`);
+  }, 10_000);
+  await done;
+  clearInterval(progress);
+  const w = atWarm as unknown as Stats;
+  const e = atEnd as unknown as Stats;
+  child.send({ type: "gc" });
+  const after = await nextStats(child);
+  child.send({ type: "stop" });
+  await new Promise((r) => child.once("exit", r));
+  await bus.close();
+  return {
+    rate: (e.events - w.events) / ((e.cpuMicros - w.cpuMicros) / 1e6),
+    wallRate: (e.events - w.events) / ((e.at - w.at) / 1000),
+    warmRate: w.events / (w.cpuMicros / 1e6),
+    rss: after.rss,
+    heap: after.heapUsed,
+    roots,
+    docEvents: warm + measured,
+  };
+}
+
+function nextStats(child: ChildProcess): Promise<Stats> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string } & Stats) => {
+      if (m.type !== "stats") return;
+      child.off("message", on);
+      resolve(m);
+    };
+    child.on("message", on);
+  });
+}
+
+/**
+ * 1b: where a DocEvent's CPU goes, in process: decoding it (msgpack), computing its change for
+ * each of its users, and building + encoding the change set a flush stores for it.
+ */
+function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; bytes: number } {
+  const events = worldEvents({
+    users: USERS,
+    shardCount: SHARDS,
+    teamShare: TEAM_SHARE,
+    userOrder: "random",
+    seed: 5,
+  });
+  const encoded: Uint8Array[] = [];
+  while (encoded.length < 50_000)
+    for (const e of events.next()) encoded.push(eventCodec.encode(e.event));
+  const contexts = new Map<string, UserContext>();
+  const ctx = (u: string): UserContext => {
+    let c = contexts.get(u);
+    if (c === undefined) {
+      const i = Number(u.slice(1, 7));
+      c = userContext({
+        user: u,
+        groups: groupsOf(u),
+        isAdministrator: false,
+        roots: [
+          { repository: "default", uid: `ws-${i}`, path: `/default-domain/workspaces/ws-${i}` },
+          { repository: "default", uid: `proj-${i}`, path: `/default-domain/projects/proj-${i}` },
+          {
+            repository: "default",
+            uid: `team-${Math.floor(i / 100)}`,
+            path: `/default-domain/teams/team-${Math.floor(i / 100)}`,
+          },
+        ],
+      });
+      contexts.set(u, c);
+    }
+    return c;
+  };
+  const cpu = (): number => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  const best = { decodeUs: Infinity, computeUs: Infinity, flushUs: Infinity };
+  for (let run = 0; run < 5; run++) {
+    let t = cpu();
+    const decoded = encoded.map((b) => eventCodec.decode(b));
+    best.decodeUs = Math.min(best.decodeUs, (cpu() - t) / encoded.length);
+    t = cpu();
+    const changes: FileSystemItemChange[][] = [];
+    for (const e of decoded) for (const u of e.users) changes.push(computeEvent(ctx(u), e).changes);
+    best.computeUs = Math.min(best.computeUs, (cpu() - t) / encoded.length);
+    t = cpu();
+    decoded.forEach((e, k) => {
+      const pending = createPendingChanges();
+      for (const c of changes[k] ?? []) pending.add(c);
+      const summary = buildSummary({
+        changes: pending.take().changes,
+        syncDate: 0,
+        upperBound: 1,
+        roots: ctx(e.users[0]!).roots,
+      });
+      feedCodec.encode({ user: e.users[0]!, lowerBound: 0, summary, eventSeq: 1 });
+    });
+    best.flushUs = Math.min(best.flushUs, (cpu() - t) / encoded.length);
+  }
+  return { ...best, bytes: encoded.reduce((n, b) => n + b.length, 0) / encoded.length };
+}
+
+/** 3: takeover time after SIGKILL, default lease settings. */
+async function takeover(natsUrl: string): Promise<number[]> {
+  const ttl = DEFAULT_CHANGESET_CONFIG.leaseTtlMs;
+  const results: number[] = [];
+  for (let run = 0; run < TAKEOVER_RUNS; run++) {
+    const bus = await connectNatsBus({ servers: natsUrl });
+    const prefix = `${randomName("k")}_`;
+    const names = new Names({ prefix, subjectPrefix: `${prefix}.` });
+    await bus.streams.ensure({ name: names.eventsStream, subjects: [names.eventsSubjects] });
+    const kv = await bus.kv({ bucket: names.rootsBucket, history: 1 });
+    const users = 2000;
+    for (const r of rootEntries(users))
+      await kv.put(rootKey(r.repository, r.uid), rootCodec.encode(r));
+    const starts = new Map<string, { shard: number; at: number; graceMs: number }[]>();
+    const spawnWorker = (id: string): ChildProcess => {
+      const child = fork(
+        join(here, "changeset-worker.js"),
+        [
+          JSON.stringify({
+            natsUrl,
+            config: {
+              workerId: id,
+              shardCount: SHARDS,
+              naming: { prefix, subjectPrefix: `${prefix}.` },
+            },
+          }),
+        ],
+        { stdio: ["ignore", "pipe", "inherit", "ipc"] },
+      );
+      let buffered = "";
+      starts.set(id, []);
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let i: number;
+        while ((i = buffered.indexOf("\n")) >= 0) {
+          const line = JSON.parse(buffered.slice(0, i)) as {
+            msg: string;
+            shard: number;
+            time: string;
+            graceMs: number;
+          };
+          buffered = buffered.slice(i + 1);
+          if (line.msg === "shard processing started") {
+            starts
+              .get(id)!
+              .push({ shard: line.shard, at: Date.parse(line.time), graceMs: line.graceMs });
+          }
+        }
+      });
+      return child;
+    };
+    const a = spawnWorker("a");
+    const b = spawnWorker("b");
+    const owned = new Map<ChildProcess, number>();
+    for (const c of [a, b])
+      c.on(
+        "message",
+        (m: { type: string; owned: number }) => m.type === "stats" && owned.set(c, m.owned),
+      );
+    const deadline = Date.now() + 180_000;
+    while (
+      (owned.get(a) ?? 0) + (owned.get(b) ?? 0) !== SHARDS ||
+      (owned.get(a) ?? 0) === 0 ||
+      (owned.get(b) ?? 0) === 0
+    ) {
+      if (Date.now() > deadline) throw new Error("the two workers never split the shards");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Events trickle into every shard while a dies.
+    const events = worldEvents({
+      users,
+      shardCount: SHARDS,
+      teamShare: 0,
+      userOrder: "random",
+      seed: run + 1,
+    });
+    let trickling = true;
+    const trickle = (async () => {
+      while (trickling) {
+        for (const { shard, event } of events.next())
+          await bus.streams.append(names.events(shard), eventCodec.encode(event));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 2000));
+    const aShards = new Set(starts.get("a")!.map((s) => s.shard));
+    const killedAt = Date.now();
+    a.kill("SIGKILL");
+    while (!(
+      aShards.size > 0 &&
+      [...aShards].every((s) => starts.get("b")!.some((x) => x.shard === s && x.at >= killedAt))
+    )) {
+      if (Date.now() > killedAt + 4 * ttl) throw new Error("b never took a's shards over");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const resumed = Math.max(
+      ...starts
+        .get("b")!
+        .filter((x) => aShards.has(x.shard) && x.at >= killedAt)
+        .map((x) => x.at),
+    );
+    results.push(resumed - killedAt);
+    log(
+      `takeover run ${run + 1}: ${aShards.size} shards processed again ${resumed - killedAt} ms after SIGKILL`,
+    );
+    trickling = false;
+    await trickle;
+    b.send({ type: "stop" });
+    await new Promise((r) => b.once("exit", r));
+    await bus.close();
+  }
+  return results;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function updateResults(section: string): void {
+  // Compiled to .cache/bench/: the document lives in test/bench/ of the same checkout.
+  const file = fileURLToPath(new URL("../../test/bench/RESULTS.md", import.meta.url));
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    text = "# Benchmarks\n\nFigures written by `node test/bench/run.mjs` (see test/bench/).\n";
+  }
+  const start = "<!-- changeset:start -->";
+  const end = "<!-- changeset:end -->";
+  const block = `${start}\n${section}\n${end}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  text =
+    i >= 0 && j > i
+      ? text.slice(0, i) + block + text.slice(j + end.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text);
+}
+
+const nats = await startNatsServer({ config: ["max_payload: 8MB"] });
+try {
+  const n = await natsThroughput(nats.url);
+  log(
+    `NATS: ${Math.round(n.rate)} DocEvents/CPU-s (${Math.round(n.wallRate)}/s wall), RSS ${Math.round(n.rss / 2 ** 20)} MiB`,
+  );
+  const b = breakdown();
+  log(
+    `per DocEvent: decode ${b.decodeUs.toFixed(1)} µs, compute ${b.computeUs.toFixed(1)} µs, flush ${b.flushUs.toFixed(1)} µs`,
+  );
+  const t = await takeover(nats.url);
+  const ttl = DEFAULT_CHANGESET_CONFIG.leaseTtlMs;
+  const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
+  console.log(
+    `DocEvents/s per worker, one core: ${fmt(n.rate)} per CPU-second (${fmt(n.wallRate)}/s wall)`,
+  );
+  console.log(`RSS with ${USERS} active actors and ${n.roots} roots: ${fmt(n.rss / 2 ** 20)} MiB`);
+  console.log(
+    `takeover after SIGKILL: median ${fmt(median(t))} ms, max ${fmt(Math.max(...t))} ms (goal ≤ ${2 * ttl} ms)`,
+  );
+  updateResults(`## Changeset
+
+\`test/bench/changeset.bench.ts\` — ${new Date().toISOString().slice(0, 10)}, ${machine}.
+
+| figure | result | goal |
+| --- | --- | --- |
+| DocEvents/s per worker, one core, NATS (worker process alone, nats-server on the other core) | ${fmt(n.rate)} /CPU-s (${fmt(n.wallRate)} /s wall) | ≥ 20,000 |
+| CPU per DocEvent in process: msgpack decode / change computation / change set build + encode | ${b.decodeUs.toFixed(1)} / ${b.computeUs.toFixed(1)} / ${b.flushUs.toFixed(1)} µs (${fmt(b.bytes)} B DocEvents) | — |
+| RSS of that worker, ${fmt(USERS)} active actors, ${fmt(n.roots)} roots, after GC | ${fmt(n.rss / 2 ** 20)} MiB (heap ${fmt(n.heap / 2 ** 20)} MiB) | — |
+| shard takeover after SIGKILL (lease TTL ${ttl / 1000} s, ack wait ${DEFAULT_CHANGESET_CONFIG.ackWaitMs / 1000} s) | median ${fmt(median(t))} ms, max ${fmt(Math.max(...t))} ms over ${t.length} runs | ≤ ${fmt(2 * ttl)} ms |
+
+- World: ${fmt(USERS)} users, each with two personal sync roots (${fmt(2 * USERS)} root documents), and
+  teams of 100 sharing a team root (${fmt(Math.ceil(USERS / 100))} more); ${SHARDS} shards, one worker owning them all.
+- Load: a warm-up pass of one event per user (every actor activated: feed head read, groups), then
+  ${fmt(MEASURED)} DocEvents at random: 95 % of the audit events in one user's personal roots, 5 % in a
+  team folder (one DocEvent per shard holding members, ~1.6 users each), all published before the
+  worker started. The rate is DocEvents acknowledged (each one's change sets stored first) per
+  CPU-second of the worker over the measured pass; warm-up (activations) ran at ${fmt(n.warmRate)} /CPU-s.
+  Default settings: quiet period 250 ms, maximum delay 2 s, flush budget ${fmt(DEFAULT_CHANGESET_CONFIG.flushBudgetPerSecond)} sets/s.
+- Takeover: two workers split the 64 shards, events trickle into every shard, one worker is
+  killed; the figure is the time until the survivor processes the last of the dead worker's
+  shards again: lease expiry observed (TTL), the next lease round (≤ TTL/3), then the grace of ack
+  wait + 1 s so the dead worker's unacknowledged events are redelivered first, in order.`);
+} finally {
+  await nats.stop();
+}
