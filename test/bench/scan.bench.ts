@@ -26,8 +26,7 @@ import {
   type ScrollDescendantsRequest,
 } from "@drivecast/protocol";
 import { startNatsServer } from "@drivecast/testkit";
-// Not in @drivecast/changeset's public surface yet: the built module, by path.
-import { createScrollService } from "../../packages/changeset/dist/scroll.js";
+import { createScrollService } from "@drivecast/changeset";
 
 const DESCENDANTS = 100_000;
 const BATCH = 1000;

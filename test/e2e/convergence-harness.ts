@@ -14,7 +14,7 @@ import { createScrollService, type ScrollService } from "../../packages/changese
 import { createNuxeoClient } from "@drivecast/nuxeo";
 import type { Bus } from "@drivecast/bus";
 import { Names, msgpackCodec, shardOf } from "@drivecast/protocol";
-import type { DocEvent, FeedEntry, RpcReply, RpcRequest } from "@drivecast/protocol";
+import type { DocEvent, FeedEntry, RootEntry, RpcReply, RpcRequest } from "@drivecast/protocol";
 import {
   createSimulator,
   kafkaAuditSink,
@@ -73,6 +73,11 @@ export interface Pipeline {
   ): Promise<{ events: string[]; feed: string[] }>;
   /** A whole scroll of folder `id` for `user` (with the user's current groups), as ids. */
   scroll(user: string, id: string): Promise<string[]>;
+  /**
+   * Where the ingest's root index (KV drive_roots) disagrees with the simulator about the
+   * given roots and users: path, or users subscribed (among `users`).
+   */
+  rootIndexDiff(users: readonly string[], name: (uuid: string) => string): Promise<string[]>;
   /** Each user's last feed position (null: nothing in their feed). */
   lastPositions(users: readonly string[]): Promise<Map<string, number | null>>;
   close(): Promise<void>;
@@ -88,6 +93,7 @@ export interface PipelineOptions {
 
 const feedCodec = msgpackCodec<FeedEntry>();
 const eventCodec = msgpackCodec<DocEvent>();
+const rootCodec = msgpackCodec<RootEntry>();
 const rpcRequestCodec = msgpackCodec<RpcRequest>();
 const rpcReplyCodec = msgpackCodec<RpcReply>();
 const utf8 = new TextEncoder();
@@ -152,19 +158,15 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     .then(() => "answered")
     .catch((err: unknown) => (err instanceof NoRespondersError ? "none" : "answered"));
   if (probe === "none") {
-    scroll = createScrollService(
-      {
-        bus,
-        names,
-        nuxeo: createNuxeoClient({
-          baseUrl: rest.url,
-          auth: { kind: "basic", user: "Administrator", password: "Administrator" },
-        }),
-        roots: (user) =>
-          sim.rootsOf(user).map((uid) => ({ repository: sim.defaultRepository, uid })),
-      },
-  
-    );
+    scroll = createScrollService({
+      bus,
+      names,
+      nuxeo: createNuxeoClient({
+        baseUrl: rest.url,
+        auth: { kind: "basic", user: "Administrator", password: "Administrator" },
+      }),
+      roots: (user) => sim.rootsOf(user).map((uid) => ({ repository: sim.defaultRepository, uid })),
+    });
     // The request carries the groups the gateway resolved when the device connected, stale
     // after a membership change; an actor knows the current ones (group events refresh them).
     const service = scroll;
@@ -288,6 +290,39 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         for (const item of reply.fileSystemItems) out.push(item.id);
         scrollId = reply.scrollId;
       }
+    },
+    async rootIndexDiff(users, name) {
+      const kv = await bus.kv({ bucket: names.rootsBucket });
+      const indexed = new Map<string, RootEntry>();
+      for (const key of await kv.keys()) {
+        const e = await kv.get(key);
+        if (e === null) continue;
+        const entry = rootCodec.decode(e.value);
+        if (entry.uid !== "") indexed.set(entry.uid, entry);
+      }
+      const truth = new Map<string, Set<string>>();
+      for (const user of users) {
+        for (const uid of sim.rootsOf(user)) {
+          let set = truth.get(uid);
+          if (set === undefined) truth.set(uid, (set = new Set()));
+          set.add(user);
+        }
+      }
+      const out: string[] = [];
+      for (const [uid, expected] of truth) {
+        const entry = indexed.get(uid);
+        const path = sim.get(uid)?.path;
+        if (entry === undefined) {
+          out.push(`${name(uid)}: not indexed (users ${[...expected].join(",")})`);
+          continue;
+        }
+        if (entry.path !== path) out.push(`${name(uid)}: path ${entry.path} ≠ ${path}`);
+        const got = entry.users.filter((u) => users.includes(u));
+        const want = [...expected].sort();
+        if (got.join() !== want.join())
+          out.push(`${name(uid)}: users ${got.join()} ≠ ${want.join()}`);
+      }
+      return out;
     },
     async lastPositions(users) {
       const out = new Map<string, number | null>();

@@ -23,7 +23,7 @@ import {
   type TreeDiff,
 } from "./convergence-harness.js";
 
-const SEEDS = [1];
+const SEEDS = [1, 2, 3];
 const USERS = 20;
 const DEVICES_PER_USER = 2;
 const OPERATIONS = 1_500;
@@ -187,11 +187,13 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
       }
     }
     if (failures.length > 0) {
+      const roots = await pipeline.rootIndexDiff(workload.users, (u) => workload.labelOf(u) ?? u);
+      failures.unshift(`root index vs simulator: ${roots.slice(0, 10).join("; ") || "same"}`);
       const first = devices.find((d) => failures.some((f) => f.startsWith(`${d.id}:`))) as Device;
       expect(
         first.tree.snapshot(),
-        `seed ${seed}: ${failures.length} of ${devices.length} devices differ from the simulator\n` +
-          failures.slice(0, 6).join("\n"),
+        `seed ${seed}: ${failures.length - 1} of ${devices.length} devices differ from the simulator\n` +
+          failures.slice(0, 7).join("\n"),
       ).toEqual(driveTreeOf(sim, first.user));
     }
     return {

@@ -11,11 +11,12 @@ import { createLeaser, leaseBucketTtlMs, type Leaser } from "./leases.js";
 import { createChangesetMetrics } from "./metrics.js";
 import { loadRootStates, type RootDocumentSource } from "./root-states.js";
 import { watchRoots } from "./roots-view.js";
+import { createScrollService, type ScrollConfig, type ScrollNuxeo } from "./scroll.js";
 import { ShardProcessor } from "./shard.js";
 import { createWindowController } from "./window.js";
 
 /** What the changeset needs from Nuxeo: a subset of @drivecast/nuxeo's client. */
-export interface ChangesetNuxeo extends RootDocumentSource {
+export interface ChangesetNuxeo extends RootDocumentSource, ScrollNuxeo {
   user(id: string): Promise<{ id: string; groups: string[]; isAdministrator: boolean } | null>;
 }
 
@@ -72,7 +73,7 @@ export const DEFAULT_CHANGESET_CONFIG: Omit<ChangesetConfig, "workerId"> = {
   feedMaxAgeMs: 7 * 24 * 3600_000,
   batchSize: 256,
   ackWaitMs: 4_000,
-  maxAckPending: 20_000,
+  maxAckPending: 1_000,
   actorIdleMs: 120_000,
   maxActors: 200_000,
   groupsTtlMs: 300_000,
@@ -91,6 +92,8 @@ export interface ChangesetDeps {
   now?: () => number;
   /** Timers for debouncing and back-off. Default real (unref'd) timers. */
   timers?: Timers;
+  /** Remote scan limits (batch size, keep-alive cap, cache size…). Default DEFAULT_SCROLL_CONFIG. */
+  scroll?: Partial<ScrollConfig>;
 }
 
 export interface ChangesetHandle {
@@ -143,6 +146,18 @@ export async function startChangeset(
   });
   const roots = await watchRoots(rootsKv);
   await roots.ready();
+  // Remote scans are served by the worker that owns the user's shard (`drive.rpc.<shard>`).
+  const scroll = createScrollService(
+    {
+      bus,
+      names,
+      nuxeo,
+      logger,
+      registry: deps.registry,
+      roots: (user) => roots.forUser(user),
+    },
+    deps.scroll,
+  );
   const leasesKv = await bus.kv({
     bucket: names.shardsBucket,
     ttlMs: leaseBucketTtlMs(config.leaseTtlMs, config.ackWaitMs),
@@ -271,6 +286,7 @@ export async function startChangeset(
         );
         metrics.shardsOwned.set(shards.size);
         metrics.shardOwned.set(labels, 1);
+        scroll.serveShard(shard);
       },
       async release(shard) {
         const s = shards.get(shard);
@@ -289,6 +305,7 @@ export async function startChangeset(
   });
 
   function forget(shard: number): void {
+    scroll.releaseShard(shard);
     shards.delete(shard);
     const labels = { shard: String(shard) };
     metrics.shardsOwned.set(shards.size);
@@ -342,6 +359,7 @@ export async function startChangeset(
       clearInterval(every);
       if (sweep) clearInterval(sweep);
       await leaser.stop();
+      scroll.close();
       roots.stop();
     },
   };

@@ -52,3 +52,5 @@ export type {
   EventEffects,
   PendingChanges,
 } from "./compute/index.js";
+export { createScrollService, DEFAULT_SCROLL_CONFIG, parseTarget } from "./scroll.js";
+export type { ScrollService, ScrollServiceDeps, ScrollConfig, ScrollNuxeo } from "./scroll.js";

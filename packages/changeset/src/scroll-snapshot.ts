@@ -24,7 +24,7 @@
 // Nuxeo once and the scan costs one request per 1000 documents. Refetching by id would render
 // every document twice and add one request per 100 ids (the `ecm:uuid IN` chunk that keeps URLs
 // short). Per item the snapshot keeps one JSON text (the uid and the item's own fields) and two
-// small integers, about 200 bytes (test/bench/RESULTS.md). An item may be stale by the time its
+// small integers, about 220 bytes (test/bench/RESULTS.md). An item may be stale by the time its
 // batch goes out; the change feed, whose position the client took before scanning, brings
 // whatever changed since.
 //

@@ -83,6 +83,8 @@ interface InFlight {
   delivery: Delivery;
   remaining: number;
   contributed: boolean;
+  /** When it was delivered or last kept alive (local clock). */
+  touchedAt: number;
 }
 
 export class ShardProcessor {
@@ -119,7 +121,7 @@ export class ShardProcessor {
     this.lastSweep = o.now();
     // Deliveries waiting for a flush stay unacknowledged for up to the flush window: keep them
     // from being redelivered, but only while we can prove we own the shard.
-    this.keepAlive = setInterval(() => this.touchInflight(), Math.max(100, o.ackWaitMs / 3));
+    this.keepAlive = setInterval(() => this.touchInflight(), Math.max(50, o.ackWaitMs / 6));
     this.keepAlive.unref?.();
     this.loop = this.run(o.lease.clean ? 0 : o.graceMs, "start");
   }
@@ -129,9 +131,22 @@ export class ShardProcessor {
     return this.inflight.size;
   }
 
+  /**
+   * Keeps alive the deliveries held for more than a third of the ack wait (each `working()` is
+   * a message to the server: at nominal windows most deliveries are acknowledged before, and
+   * touching every one each sweep cost more than the acknowledgements themselves). Swept every
+   * sixth, so a delivery is touched before half its ack wait: the other half absorbs event-loop
+   * lag.
+   */
   private touchInflight(): void {
     if (this.aborted || !this.o.lease.valid()) return;
-    for (const f of this.inflight.values()) f.delivery.working();
+    const now = this.o.now();
+    const old = now - this.o.ackWaitMs / 3;
+    for (const f of this.inflight.values()) {
+      if (f.touchedAt > old) continue;
+      f.touchedAt = now;
+      f.delivery.working();
+    }
   }
 
   // --- the fetch loop -------------------------------------------------------------------------
@@ -268,6 +283,7 @@ export class ShardProcessor {
     if (known !== undefined) {
       // Redelivered while we still work on it: keep one copy, acknowledge the newest.
       known.delivery = delivery;
+      known.touchedAt = this.o.now();
       return;
     }
     let event: DocEvent;
@@ -294,7 +310,7 @@ export class ShardProcessor {
       this.settle(delivery, false);
       return;
     }
-    const f: InFlight = { delivery, remaining: users.size, contributed: false };
+    const f: InFlight = { delivery, remaining: users.size, contributed: false, touchedAt: this.o.now() };
     this.inflight.set(delivery.seq, f);
     const tracker: Tracker = {
       done: (contributed) => {

@@ -96,6 +96,8 @@ export function requestErrorOf(err: unknown, logger: Logger): RequestError {
       ErrorCode.BadRequest,
     ];
     if (clientCodes.includes(err.code)) return new RequestError(400, err.code, err.message, err);
+    // A listing too large for the scroll cache: the request is at fault, not the server.
+    if (err.code === ErrorCode.TooLarge) return new RequestError(413, err.code, err.message, err);
     return new RequestError(503, err.code === "" ? ErrorCode.Internal : err.code, err.message, err);
   }
   logger.error({ err }, "request failed");
