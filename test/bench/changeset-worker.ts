@@ -23,6 +23,11 @@ const handle = await startChangeset(
     nuxeo: {
       user: async (id) => ({ id, groups: groupsOf(id), isAdministrator: false }),
       documentsByIds: async () => new Map(),
+      // No remote scan in this benchmark.
+      // eslint-disable-next-line require-yield
+      queryAll: async function* () {
+        throw new Error("no remote scans in this benchmark");
+      },
     },
     logger: createLogger({ name: "changeset", level: "info" }),
     registry,

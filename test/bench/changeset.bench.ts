@@ -128,9 +128,7 @@ interface Stats {
 }
 
 /** 1a + 2: the worker in its own process on NATS. */
-async function natsThroughput(
-  natsUrl: string,
-): Promise<{
+async function natsThroughput(natsUrl: string): Promise<{
   rate: number;
   wallRate: number;
   rss: number;

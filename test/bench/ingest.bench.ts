@@ -10,7 +10,8 @@
 //    server, after a warm-up. Goal: <= 10.
 //
 // Prints the figures and rewrites the "ingest" section of test/bench/RESULTS.md.
-// Run alone: `node test/bench/run.mjs ingest` (after `pnpm build`).
+// Run alone: `node test/bench/run.mjs ingest` (after `pnpm build`); the compiled file also takes
+// `--throughput-only` or `--nuxeo-only` (prints one figure, leaves RESULTS.md alone).
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";

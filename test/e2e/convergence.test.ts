@@ -347,6 +347,14 @@ async function describeMismatch(
       .slice(-6);
     lines.push(`  ${l}: ops ${history.join(", ") || "none"}`);
     lines.push(`    received ${received.join(", ") || "none"}`);
+    // What each applied set (its folder rescans included) did to the item.
+    const touched = d.changes
+      .flatMap((e) => [
+        ...e.upserted.filter((id) => uuidOf(id) === uuid).map(() => `${short(e.upperBound)}:up`),
+        ...e.removed.filter((id) => uuidOf(id) === uuid).map(() => `${short(e.upperBound)}:rm`),
+      ])
+      .slice(-8);
+    lines.push(`    applied ${touched.join(", ") || "none"}`);
     const trace = await pipeline.trace(d.user, uuid, (u) => workload.labelOf(u) ?? u.slice(0, 8));
     lines.push(`    events ${trace.events.slice(-6).join("; ") || "none"}`);
     lines.push(`    feed ${trace.feed.slice(-6).join("; ") || "none"}`);

@@ -6,6 +6,8 @@ import { startAdminServer } from "./admin.js";
 
 export interface WorkerHandle {
   ready(): boolean;
+  /** Optional detail for `/readyz`: what is and is not ready (e.g. `{ kafka, nats }`). */
+  readiness?(): Record<string, boolean>;
   /** Graceful stop: finish in-flight work, release what is held. */
   drain(): Promise<void>;
 }
@@ -34,7 +36,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
     host: options.admin.host,
     port: options.admin.port,
     registry: options.registry,
-    readiness: () => !draining && handle !== null && handle.ready(),
+    readiness: () => {
+      if (draining || handle === null) return false;
+      return handle.readiness?.() ?? handle.ready();
+    },
   });
   logger.info({ adminPort: admin.port }, `${name} admin endpoints on /healthz /readyz /metrics`);
 

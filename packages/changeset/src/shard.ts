@@ -310,7 +310,12 @@ export class ShardProcessor {
       this.settle(delivery, false);
       return;
     }
-    const f: InFlight = { delivery, remaining: users.size, contributed: false, touchedAt: this.o.now() };
+    const f: InFlight = {
+      delivery,
+      remaining: users.size,
+      contributed: false,
+      touchedAt: this.o.now(),
+    };
     this.inflight.set(delivery.seq, f);
     const tracker: Tracker = {
       done: (contributed) => {

@@ -95,6 +95,11 @@ export function simNuxeo(sim: Simulator): ChangesetNuxeo & { userCalls: Map<stri
         ? null
         : { id: u.id, groups: [...u.extendedGroups], isAdministrator: u.isAdministrator };
     },
+    // Remote scans are not exercised by these tests.
+    // eslint-disable-next-line require-yield
+    async *queryAll() {
+      throw new Error("queryAll is not answered by this test double");
+    },
     async documentsByIds(_repository, uids) {
       const out = new Map<
         string,

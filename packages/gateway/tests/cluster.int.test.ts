@@ -206,7 +206,7 @@ describe("gateway cluster on NATS", () => {
   });
 
   it("4008 - a slow device is closed while a fast device of the same user keeps receiving", async () => {
-    const h = await harness({ maxBufferedBytes: 64 * 1024 });
+    const h = await harness({ maxBufferedBytes: 128 * 1024 });
     const { user, token } = h.user();
     const feed = h.feed(user);
     const e0 = await feed.append();

@@ -138,20 +138,26 @@ export class MsgpackWriter {
 
   string(s: string): void {
     const n = s.length;
-    // Short ASCII strings (most ids, paths, names): one JS loop, no native call.
-    if (n < 32) {
-      this.ensure(1 + n);
+    // ASCII strings up to 255 characters (ids, paths, names, permissions: nearly all of them):
+    // one JS loop and no native call; anything else takes the UTF-8 path below.
+    if (n < 256) {
+      this.ensure(2 + n);
       const b = this.buf;
       const start = this.pos;
-      b[start] = 0xa0 | n;
+      const at = n < 32 ? start + 1 : start + 2;
       let i = 0;
       for (; i < n; i++) {
         const c = s.charCodeAt(i);
         if (c >= 0x80) break;
-        b[start + 1 + i] = c;
+        b[at + i] = c;
       }
       if (i === n) {
-        this.pos = start + 1 + n;
+        if (n < 32) b[start] = 0xa0 | n;
+        else {
+          b[start] = 0xd9;
+          b[start + 1] = n;
+        }
+        this.pos = at + n;
         return;
       }
     }
@@ -192,10 +198,20 @@ export class MsgpackWriter {
           b.writeUInt32BE(v, this.pos);
           this.pos += 4;
         } else {
-          b[this.pos++] = 0xcf;
-          b.writeUInt32BE(Math.floor(v / 0x100000000), this.pos);
-          b.writeUInt32BE(v >>> 0, this.pos + 4);
-          this.pos += 8;
+          // uint64 (epoch ms): by hand, the Buffer helpers check their arguments each call.
+          const hi = Math.floor(v / 0x100000000);
+          const lo = v >>> 0;
+          const p = this.pos;
+          b[p] = 0xcf;
+          b[p + 1] = hi >>> 24;
+          b[p + 2] = (hi >>> 16) & 0xff;
+          b[p + 3] = (hi >>> 8) & 0xff;
+          b[p + 4] = hi & 0xff;
+          b[p + 5] = lo >>> 24;
+          b[p + 6] = (lo >>> 16) & 0xff;
+          b[p + 7] = (lo >>> 8) & 0xff;
+          b[p + 8] = lo & 0xff;
+          this.pos = p + 9;
         }
       } else if (v >= -0x20) {
         b[this.pos++] = 0xe0 | (v + 0x20);

@@ -410,11 +410,10 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
       if (c.rootsAt.length > 0) return true;
       const ancestorEvent = ANCESTOR_EVENTS.has(e.eventId);
       if (reaches(c.repository, e.docPath!, ancestorEvent)) return true;
-      if (e.eventId === DOCUMENT_MOVED) {
-        // Its old place is known only after baking unless the cache knew it.
-        if (c.knownOldPath === null) return true;
-        if (reaches(c.repository, c.knownOldPath, ancestorEvent)) return true;
-      }
+      // A move's old place is known only after baking: a cached path (folder cache, root index)
+      // may already be where the document went (snapshots taken after later events, or after
+      // this very move), so it cannot rule the move out.
+      if (e.eventId === DOCUMENT_MOVED) return true;
       noRoot++;
       return false;
     });
@@ -521,11 +520,12 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
             c.previousParent === null
               ? null
               : (chains.get(`${repository}\u0000${c.previousParent}`) ?? null);
+          // The previous parent's chain is read with this batch, consistently with `before`;
+          // the cached old path may be newer than this event (see step 3): both are candidates.
           oldPath =
-            c.knownOldPath ??
             (chain !== null && chain.length > 0
               ? `${chain[chain.length - 1]!.path}/${lastSegment(newPath)}`
-              : null);
+              : null) ?? c.knownOldPath;
           if (c.previousParent !== null) {
             before = { parentUid: c.previousParent, path: oldPath, ancestors: chain ?? [] };
           }
@@ -543,12 +543,17 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
           }
         };
         addUsers(newPath);
-        if (oldPath !== null && oldPath !== newPath) addUsers(oldPath);
+        const oldPaths = new Set<string>();
+        for (const p of [oldPath, c.knownOldPath]) if (p !== null && p !== newPath) oldPaths.add(p);
+        for (const p of oldPaths) addUsers(p);
 
         // Keep the root index true to the repository: roots that moved or went with this
         // document are read again from Nuxeo (roots.ts explains why not from the event).
-        if (eventId === DOCUMENT_MOVED && oldPath !== null && oldPath !== newPath) {
-          await refreshRoots(repository, uid, doc, roots.beneath(repository, oldPath), signal);
+        if (eventId === DOCUMENT_MOVED && oldPaths.size > 0) {
+          const moved = new Map<string, RootEntry>();
+          for (const p of oldPaths)
+            for (const r of roots.beneath(repository, p)) moved.set(r.uid, r);
+          await refreshRoots(repository, uid, doc, [...moved.values()], signal);
         } else if (eventId === DOCUMENT_REMOVED) {
           await refreshRoots(
             repository,

@@ -118,10 +118,10 @@ export interface IngestDeps {
   instanceId?: string;
 }
 
-export interface IngestReadiness {
+export type IngestReadiness = {
   kafka: boolean;
   nats: boolean;
-}
+};
 
 export interface IngestHandle {
   /** Kafka and NATS both up (the admin endpoint's /readyz). */
