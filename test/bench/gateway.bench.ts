@@ -43,7 +43,7 @@ const FANOUT_SETS = 200_000;
 const FANOUT_RUNS = 3;
 const WINDOW = 20_000;
 const REPLAY_SETS = 1_000;
-const REPLAY_RUNS = 11;
+const REPLAY_RUNS = 21;
 
 type Mode = "gateway" | "ws" | "raw";
 
@@ -643,9 +643,11 @@ const side = (mode: Mode) => ({
   heapPerSocket: idleMedian(mode, (r) => r.heapPerSocket),
   fds: idleMedian(mode, (r) => r.serverFds),
   fan: median(fanOf(mode)?.rates ?? [0]),
+  fanBest: Math.max(...(fanOf(mode)?.rates ?? [0])),
   cpuUs: median(fanOf(mode)?.cpuUsPerFrame ?? [0]),
   rig: fanOf(mode)?.rigUsPerFrame ?? { receivers: 0, nats: 0, publisher: 0 },
   replay: rep(mode),
+  replayBest: Math.min(...(replayResults.find((r) => r.mode === mode)?.ms ?? [0])),
 });
 const g = side("gateway");
 const w = side("ws");
@@ -687,15 +689,16 @@ average ${fmt(loadAtStart, 1)} at the start and ${fmt(loadAtEnd, 1)} at the end 
 processes share the machine). One server process (the gateway; a plain \`ws\` server doing
 the same fan-out; bare uWebSockets.js), a nats-server, the load generators in other processes
 (raw-TCP WebSocket clients). Medians (idle: ${IDLE_RUNS} gateway runs, 1 run of each baseline;
-fan-out: ${FANOUT_RUNS} runs; replay: ${REPLAY_RUNS} runs).
+fan-out: ${FANOUT_RUNS} runs; replay: ${REPLAY_RUNS} runs), with the best run in brackets where
+other processes' load makes runs vary widely.
 
 | scenario | gateway (uWebSockets.js) | plain \`ws\` | gateway vs ws | goal |
 | --- | --- | --- | --- | --- |
 | idle subscribed devices held (distinct users) | ${fmt(g.sockets)} | ${fmt(w.sockets)} | | as many as the fd limit allows |
 | memory per idle socket (RSS less free V8 heap) | ${kib(g.perSocket)} | ${kib(w.perSocket)} | ${ratio(w.perSocket, g.perSocket)} less | ≤ 4 KiB: ${goal(g.perSocket <= 4096)} |
-| change-set frames/s to distinct users' devices through NATS | ${fmt(g.fan)} | ${fmt(w.fan)} | ${ratio(g.fan, w.fan)} | ≥ 200,000: ${goal(g.fan >= 200_000)} |
+| change-set frames/s to distinct users' devices through NATS (best run) | ${fmt(g.fan)} (${fmt(g.fanBest)}) | ${fmt(w.fan)} (${fmt(w.fanBest)}) | ${ratio(g.fan, w.fan)} | ≥ 200,000: ${goal(g.fan >= 200_000)} |
 | server CPU per frame delivered (1 core ⇒ 10⁶/this frames/s) | ${fmt(g.cpuUs, 1)} µs | ${fmt(w.cpuUs, 1)} µs | ${ratio(w.cpuUs, g.cpuUs)} less | |
-| replay of ${fmt(REPLAY_SETS)} change sets to a reconnecting device | ${fmt(g.replay, 1)} ms | ${fmt(w.replay, 1)} ms | ${ratio(w.replay, g.replay)} faster | ≤ 50 ms: ${goal(g.replay <= 50)} |
+| replay of ${fmt(REPLAY_SETS)} change sets to a reconnecting device (best run) | ${fmt(g.replay, 1)} ms (${fmt(g.replayBest, 1)} ms) | ${fmt(w.replay, 1)} ms (${fmt(w.replayBest, 1)} ms) | ${ratio(w.replay, g.replay)} faster | ≤ 50 ms: ${goal(g.replay <= 50)} |
 
 - Limit hit by the idle scenario: ${limitNote}. Going past the limit is not attempted: uWS then
   leaves connections in the accept queue unanswered and spins on \`accept\` (EMFILE).

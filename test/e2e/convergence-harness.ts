@@ -244,6 +244,31 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
           seq = (batch[batch.length - 1] as { seq: number }).seq + 1;
         }
       }
+      // Events on the documents above it (where it was last seen), on the user's shard.
+      let lastPath: string | null = null;
+      const shard = shardOf(user, options.shards);
+      const above: string[] = [];
+      for (let pass = 0; pass < 2; pass++) {
+        for (let seq = 1; ;) {
+          const batch = await bus.streams.read(names.eventsStream, names.events(shard), seq, 256);
+          if (batch.length === 0) break;
+          for (const m of batch) {
+            const e = eventCodec.decode(m.data);
+            if (pass === 0) {
+              if (e.docUuid === uuid && e.doc !== null) lastPath = e.doc.path;
+              continue;
+            }
+            if (lastPath === null || e.docUuid === uuid) continue;
+            if (e.docPath === "" || !lastPath.startsWith(`${e.docPath}/`)) continue;
+            if (e.eventId === "documentCreated" || e.eventId === "documentModified") continue;
+            above.push(
+              `${e.eventId} on ${name(e.docUuid)}@s${shard}#${m.seq} ${e.users.includes(user) ? "for" : "NOT for"} ${user}`,
+            );
+          }
+          seq = (batch[batch.length - 1] as { seq: number }).seq + 1;
+        }
+      }
+      events.push(...above.slice(-4).map((a) => `above: ${a}`));
       const feed: string[] = [];
       const subject = names.feed(shardOf(user, options.shards), user);
       for (let seq = 1; ;) {

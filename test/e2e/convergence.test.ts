@@ -23,10 +23,10 @@ import {
   type TreeDiff,
 } from "./convergence-harness.js";
 
-const SEEDS = [1, 2, 3];
+const SEEDS = [2];
 const USERS = 20;
 const DEVICES_PER_USER = 2;
-const OPERATIONS = 1_500;
+const OPERATIONS = 5_000;
 /** A device drops off or comes back every this many operations. */
 const CHURN_EVERY = 40;
 const SHARDS = 8;
@@ -55,6 +55,10 @@ interface Device {
   connections: number;
   restarts: { kept: number; fresh: number };
   fatal: Error | null;
+  /** Whether the device is meant to run (flipped at once; the work is chained on `busy`). */
+  up: boolean;
+  /** Its starts and stops, one after the other, off the workload's path. */
+  busy: Promise<void>;
   /** What happened to the device, for a mismatch report. */
   timeline: string[];
 }
@@ -124,20 +128,24 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
           connections: 0,
           restarts: { kept: 0, fresh: 0 },
           fatal: null,
+          up: false,
+          busy: Promise.resolve(),
           timeline: [],
         });
       }
     }
     const late = devices[Math.floor(random() * devices.length)] as Device;
-    for (const d of devices) if (d !== late) await startDevice(pipeline, d);
+    for (const d of devices) if (d !== late) setUp(pipeline, d, true);
+    await Promise.all(devices.map((d) => d.busy));
 
     // The workload, with devices dropping off and coming back.
     const started = Date.now();
     await workload.run(OPERATIONS, {
-      onOp: async (op: WorkloadOp) => {
+      // Churn does not hold the workload up: each device's starts and stops run in order.
+      onOp: (op: WorkloadOp) => {
         if (op.seq % CHURN_EVERY !== 0) return;
-        const running = devices.filter((d) => d.client !== null);
-        const stopped = devices.filter((d) => d.client === null && d !== late);
+        const running = devices.filter((d) => d.up);
+        const stopped = devices.filter((d) => !d.up && d !== late);
         if (stopped.length > 0 && (random() < 0.5 || running.length < devices.length / 2)) {
           const d = stopped[Math.floor(random() * stopped.length)] as Device;
           // Either it kept its cursor and tree, or it lost them (a reinstall: a first run).
@@ -150,17 +158,18 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
             d.restarts.kept++;
             d.timeline.push(`kept@${op.seq}`);
           }
-          await startDevice(pipeline, d);
+          setUp(pipeline, d, true);
         } else {
           const d = running[Math.floor(random() * running.length)] as Device;
           d.timeline.push(`stop@${op.seq}`);
-          await stopDevice(d);
+          setUp(pipeline, d, false);
         }
       },
     });
     const workloadMs = Date.now() - started;
-    console.info(`seed ${seed}: workload ${workloadMs} ms`);
-    for (const d of devices) if (d.client === null) await startDevice(pipeline, d);
+    console.info(`seed ${seed}: workload ${workloadMs} ms`, JSON.stringify(sim.requestCount), JSON.stringify([...((globalThis as any).__q ?? new Map())]));
+    for (const d of devices) if (!d.up) setUp(pipeline, d, true);
+    await Promise.all(devices.map((d) => d.busy));
 
     const drainStart = Date.now();
     await pipeline.drain(90_000);
@@ -189,6 +198,7 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
     if (failures.length > 0) {
       const roots = await pipeline.rootIndexDiff(workload.users, (u) => workload.labelOf(u) ?? u);
       failures.unshift(`root index vs simulator: ${roots.slice(0, 10).join("; ") || "same"}`);
+      for (const r of pipeline.roles) console.error(`--- ${r.role}\n${r.output().slice(-6_000)}`);
       const first = devices.find((d) => failures.some((f) => f.startsWith(`${d.id}:`))) as Device;
       expect(
         first.tree.snapshot(),
@@ -221,13 +231,28 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
   }
 }
 
-async function startDevice(pipeline: Pipeline, d: Device): Promise<void> {
+/** Starts or stops a device after whatever it is doing (a fresh restart swapped its tree). */
+function setUp(pipeline: Pipeline, d: Device, up: boolean): void {
+  d.up = up;
+  const tree = d.tree;
+  const store = d.store;
+  d.busy = d.busy.then(() =>
+    up ? startDevice(pipeline, d, tree, store) : stopDevice(d),
+  );
+}
+
+async function startDevice(
+  pipeline: Pipeline,
+  d: Device,
+  tree: DriveTree,
+  store: MemoryCursorStore,
+): Promise<void> {
   const client = createNodeDriveClient({
     url: pipeline.url,
     token: pipeline.sim.tokenFor(d.user, d.id),
     deviceId: d.id,
-    cursorStore: d.store,
-    tree: d.tree,
+    cursorStore: store,
+    tree,
     backoff: { initialMs: 50, maxMs: 1_000, longInitialMs: 200, longMaxMs: 2_000 },
   });
   client.on("change", (e) => d.changes.push(e));
@@ -308,7 +333,9 @@ async function describeMismatch(
         .scroll(d.user, r.parentId)
         .catch((e: Error) => [`error ${e.message}`]);
       lines.push(
-        `    scroll ${label(r.parentId)} now: ${ids.length} items, ${ids.includes(r.id) ? "with" : "WITHOUT"} ${label(r.id)}`,
+        ids[0]?.startsWith("error ") === true
+          ? `    scroll ${label(r.parentId)} now: ${ids[0]}`
+          : `    scroll ${label(r.parentId)} now: ${ids.length} items, ${ids.includes(r.id) ? "with" : "WITHOUT"} ${label(r.id)}`,
       );
       involved.add(uuidOf(r.parentId));
       const rescans = d.changes
@@ -356,7 +383,7 @@ async function describeMismatch(
       .slice(-8);
     lines.push(`    applied ${touched.join(", ") || "none"}`);
     const trace = await pipeline.trace(d.user, uuid, (u) => workload.labelOf(u) ?? u.slice(0, 8));
-    lines.push(`    events ${trace.events.slice(-6).join("; ") || "none"}`);
+    lines.push(`    events ${trace.events.slice(-10).join("; ") || "none"}`);
     lines.push(`    feed ${trace.feed.slice(-6).join("; ") || "none"}`);
   }
   return lines.join("\n");

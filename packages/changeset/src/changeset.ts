@@ -155,6 +155,8 @@ export async function startChangeset(
       logger,
       registry: deps.registry,
       roots: (user) => roots.forUser(user),
+      // The groups the actors use, not the ones the gateway saw when the device connected.
+      principal: (user) => principalOf(user, false),
     },
     deps.scroll,
   );
@@ -181,18 +183,20 @@ export async function startChangeset(
   const fetchWaitMs = Math.max(50, Math.min(1000, Math.floor(config.leaseTtlMs / 6)));
   let activeActors = 0;
 
+  async function principalOf(user: string, fresh: boolean | undefined): Promise<Principal> {
+    const hit = fresh ? undefined : principals.get(user);
+    if (hit) return hit;
+    const u = await nuxeo.user(user);
+    // An unknown user (deleted in Nuxeo) keeps only its own name and Everyone.
+    const p = { groups: u?.groups ?? [], isAdministrator: u?.isAdministrator ?? false };
+    principals.set(user, p);
+    return p;
+  }
+
   const actorEnvFor = (shard: number): Omit<ActorEnv, "valid" | "onConflict"> => ({
     shard,
     feeds,
-    async principal(user, fresh) {
-      const hit = fresh ? undefined : principals.get(user);
-      if (hit) return hit;
-      const u = await nuxeo.user(user);
-      // An unknown user (deleted in Nuxeo) keeps only its own name and Everyone.
-      const p = { groups: u?.groups ?? [], isAdministrator: u?.isAdministrator ?? false };
-      principals.set(user, p);
-      return p;
-    },
+    principal: principalOf,
     roots: (user): UserRoot[] =>
       roots.forUser(user).map((r) => ({ repository: r.repository, uid: r.uid, path: r.path })),
     rootStates: (list) => loadRootStates(nuxeo, list),

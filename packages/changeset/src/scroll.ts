@@ -121,6 +121,13 @@ export interface ScrollServiceDeps {
   nuxeo: ScrollNuxeo;
   /** The user's active sync roots (the worker's root index). */
   roots(user: string): readonly { repository: string; uid: string }[];
+  /**
+   * The user's current groups, as the actors see them (group events refresh them). Without it,
+   * the request's groups are used: the gateway resolved those when the device connected, and a
+   * membership change since makes them stale (a root registered afterwards would be scanned
+   * with the old groups and come back empty).
+   */
+  principal?(user: string): Promise<{ groups: string[]; isAdministrator: boolean }>;
   logger?: BusLogger;
   registry?: Registry;
   /** Clock for keepAlive (epoch or monotonic ms). Default performance.now. */
@@ -310,7 +317,11 @@ class ScrollServiceImpl implements ScrollService {
       return this.serialized(ctx, () => this.next(ctx, r.batchSize, keepAlive, false));
     }
     const target = parseTarget(r.id);
-    const principals = principalsOf(r.user, r.groups ?? [], r.isAdministrator === true);
+    const current = this.deps.principal === undefined ? null : await this.deps.principal(r.user);
+    const principals =
+      current === null
+        ? principalsOf(r.user, r.groups ?? [], r.isAdministrator === true)
+        : principalsOf(r.user, current.groups, current.isAdministrator);
     const abort = new AbortController();
     let ctx: ScrollContext | null = null;
     const release = await this.listingSlot();

@@ -326,6 +326,22 @@ describe("changeset worker (memory bus)", () => {
     await converged(bus, load, published);
   });
 
+  it("changeset - events held longer than the ack wait (wide windows) are kept alive, not redelivered", async () => {
+    const { bus, load, published } = await setup(3, 1);
+    const log: string[] = [];
+    const spy = spyBus(bus.connect(), log);
+    await startWorker(spy, load, "w1", {
+      shardCount: 1,
+      ackWaitMs: 400,
+      quietMs: 1500,
+      maxDelayMs: 1500,
+    });
+    await publishSteps(bus, load, published, 10);
+    await converged(bus, load, published, 1);
+    expect(log.filter((l) => l.startsWith("redelivered"))).toEqual([]);
+    expect(log.filter((l) => l.startsWith("working")).length).toBeGreaterThan(0);
+  });
+
   it("changeset - a worker owning no shard (W > S) is ready", async () => {
     const { bus, load } = await setup(1, 1);
     const w1 = await startWorker(bus.connect(), load, "w1", { shardCount: 1 });
@@ -519,14 +535,19 @@ function spyBus(bus: Bus, log: string[], afterStore?: (stored: number) => void):
       name: c.name,
       close: () => c.close(),
       fetch: async (max, expires) =>
-        (await c.fetch(max, expires)).map((d) =>
-          Object.assign(Object.create(d) as typeof d, {
+        (await c.fetch(max, expires)).map((d) => {
+          if (d.deliveryCount > 1) log.push(`redelivered ${d.seq}`);
+          return Object.assign(Object.create(d) as typeof d, {
             ack: async () => {
               log.push(`ack ${d.seq}`);
               return d.ack();
             },
-          }),
-        ),
+            working: () => {
+              log.push(`working ${d.seq}`);
+              d.working();
+            },
+          });
+        }),
     };
     return wrapped;
   };

@@ -76,6 +76,12 @@ export interface WorkloadOptions {
   maxDocuments?: number;
   /** A copied folder holds at most this many documents (default 20). */
   maxCopySize?: number;
+  /**
+   * Deepest path the workload makes, in path segments (default 8: five levels below a workspace
+   * of `/default-domain/workspaces`); creations, moves and copies stay within it. Nuxeo answers
+   * carry each document's ancestors, so depth is what a REST call costs.
+   */
+  maxDepth?: number;
 }
 
 /** One operation the workload performed. Documents are named by their workload labels. */
@@ -204,6 +210,7 @@ class WorkloadImpl implements Workload {
   private readonly totalWeight: number;
   private readonly maxDocuments: number;
   private readonly maxCopySize: number;
+  private readonly maxDepth: number;
   /** Every document the workload made, in creation order (removed ones are dropped lazily). */
   private readonly entries: Entry[] = [];
   private readonly byUid = new Map<string, Entry>();
@@ -230,6 +237,7 @@ class WorkloadImpl implements Workload {
     if (this.totalWeight <= 0) throw new RangeError("workload: every operation weight is 0");
     this.maxDocuments = options.maxDocuments ?? 1500;
     this.maxCopySize = options.maxCopySize ?? 20;
+    this.maxDepth = options.maxDepth ?? 8;
   }
 
   // ------------------------------------------------------------------ random helpers
@@ -283,9 +291,9 @@ class WorkloadImpl implements Workload {
   private live(entry: Entry): SimDocument | undefined {
     const doc = this.sim.get(entry.uid);
     if (doc === undefined) {
+      // Removed: no longer a candidate, but its label still names it in reports.
       const i = this.entries.indexOf(entry);
       if (i >= 0) this.entries.splice(i, 1);
-      this.byUid.delete(entry.uid);
     }
     return doc;
   }
@@ -331,6 +339,25 @@ class WorkloadImpl implements Workload {
       d = d.parentUid === null ? undefined : this.sim.get(d.parentUid);
     }
     return false;
+  }
+
+  /** Path segments of a document's path (`/a/b` is 2). */
+  private depthOf(d: SimDocument): number {
+    let n = 0;
+    for (let i = 0; i < d.path.length; i++) if (d.path.charCodeAt(i) === 47) n++;
+    return n;
+  }
+
+  /** Levels below `uid` (0 for a leaf). */
+  private height(uid: string): number {
+    let max = 0;
+    const stack: [string, number][] = [[uid, 0]];
+    while (stack.length > 0) {
+      const [cur, h] = stack.pop() as [string, number];
+      if (h > max) max = h;
+      for (const c of this.sim.children(cur)) stack.push([c.uid, h + 1]);
+    }
+    return max;
   }
 
   private subtreeSize(uid: string, limit: number): number {
@@ -519,13 +546,15 @@ class WorkloadImpl implements Workload {
     const actor = this.actor();
     const as = { principal: actor };
     const container = (d: SimDocument) => folderish(d) && !d.isTrashed;
+    const roomFor = (d: SimDocument, height: number) =>
+      this.depthOf(d) + 1 + height <= this.maxDepth;
     const full = () => this.entries.length >= this.maxDocuments;
     switch (kind) {
       case "createFile":
       case "createFolder":
       case "createNote": {
         if (full()) return null;
-        const parent = this.choose(["workspace", "folder"], container);
+        const parent = this.choose(["workspace", "folder"], (d) => container(d) && roomFor(d, 0));
         if (parent === undefined) return null;
         const file = kind === "createFile";
         const title = this.title(file);
@@ -579,9 +608,14 @@ class WorkloadImpl implements Workload {
               this.subtreeSize(d.uid, this.maxCopySize) <= this.maxCopySize),
         );
         if (source === undefined) return null;
+        const height = folderish(source.doc) ? this.height(source.doc.uid) : 0;
         const destination = this.choose(
           ["workspace", "folder"],
-          (d) => container(d) && d.uid !== source.doc.parentUid && !this.isUnder(d, source.doc.uid),
+          (d) =>
+            container(d) &&
+            roomFor(d, height) &&
+            d.uid !== source.doc.parentUid &&
+            !this.isUnder(d, source.doc.uid),
         );
         if (destination === undefined) return null;
         if (kind === "move") {

@@ -295,13 +295,18 @@ function inScopeBeforeMove(ctx: UserContext, event: DocEvent): boolean {
   if (doc !== null && parent !== undefined && parent.uid === before.parentUid) {
     const local = doc.acls.filter((acl) => acl.name !== INHERITED_ACL);
     const inherited = parent.acls.flatMap((acl) => acl.aces);
+    // The snapshots are baked after the event: a trash that came later (the document's new
+    // parent, or the old chain) is no proof that the user did not have it before the move. Left
+    // out, as for any unknown before state: err towards the deletion.
     const atOldPlace: DocSnapshot = {
       ...doc,
+      isTrashed: false,
       path: oldPath ?? doc.path,
       parentUid: before.parentUid,
       acls: inherited.length > 0 ? [...local, { name: INHERITED_ACL, aces: inherited }] : local,
     };
-    return inScope(ctx.principals, atOldPlace, before.ancestors, ctx.rootSet) !== null;
+    const chain = before.ancestors.map((a) => (a.isTrashed ? { ...a, isTrashed: false } : a));
+    return inScope(ctx.principals, atOldPlace, chain, ctx.rootSet) !== null;
   }
   if (oldPath !== null) return seenAtOldLocation(ctx, event, oldPath);
   return ctx.rootSet.has(repo, before.parentUid);
