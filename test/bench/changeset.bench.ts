@@ -22,7 +22,7 @@
 // BENCH_EVENTS shrink the world and the measured pass for a quick try (RESULTS.md is still
 // rewritten: do not commit such a run).
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -159,7 +159,13 @@ async function natsThroughput(natsUrl: string): Promise<{
     ],
     {
       execArgv: ["--expose-gc", "--max-old-space-size=4096"],
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      // BENCH_WORKER_LOG=<file>: keep the worker's log lines there.
+      stdio: [
+        "ignore",
+        process.env.BENCH_WORKER_LOG ? openSync(process.env.BENCH_WORKER_LOG, "a") : "ignore",
+        "inherit",
+        "ipc",
+      ],
     },
   );
   let last: Stats | null = null;

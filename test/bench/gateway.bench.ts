@@ -635,7 +635,13 @@ const idleMedian = (mode: Mode, pick: (r: IdleResult) => number): number =>
   median(idleResults[mode].map(pick));
 const fanOf = (mode: Mode): FanoutResult | undefined => fanoutResults.find((f) => f.mode === mode);
 const rep = (mode: Mode): number => median(replayResults.find((r) => r.mode === mode)?.ms ?? [0]);
-const ratio = (a: number, b: number): string => (b > 0 ? `${fmt(a / b, 2)}×` : "n/a");
+/** How the gateway's figure compares with the baseline's, in words that read right either way. */
+const versus = (gw: number, base: number, lowerIsBetter: boolean, words: [string, string]) => {
+  if (!(gw > 0) || !(base > 0)) return "n/a";
+  const better = lowerIsBetter ? gw <= base : gw >= base;
+  const factor = better === lowerIsBetter ? base / gw : gw / base;
+  return `${fmt(Math.max(factor, 1 / factor), 2)}× ${better ? words[0] : words[1]}`;
+};
 const side = (mode: Mode) => ({
   sockets: idleMedian(mode, (r) => r.sockets),
   perSocket: idleMedian(mode, (r) => r.bytesPerSocket),
@@ -695,10 +701,10 @@ other processes' load makes runs vary widely.
 | scenario | gateway (uWebSockets.js) | plain \`ws\` | gateway vs ws | goal |
 | --- | --- | --- | --- | --- |
 | idle subscribed devices held (distinct users) | ${fmt(g.sockets)} | ${fmt(w.sockets)} | | as many as the fd limit allows |
-| memory per idle socket (RSS less free V8 heap) | ${kib(g.perSocket)} | ${kib(w.perSocket)} | ${ratio(w.perSocket, g.perSocket)} less | ≤ 4 KiB: ${goal(g.perSocket <= 4096)} |
-| change-set frames/s to distinct users' devices through NATS (best run) | ${fmt(g.fan)} (${fmt(g.fanBest)}) | ${fmt(w.fan)} (${fmt(w.fanBest)}) | ${ratio(g.fan, w.fan)} | ≥ 200,000: ${goal(g.fan >= 200_000)} |
-| server CPU per frame delivered (1 core ⇒ 10⁶/this frames/s) | ${fmt(g.cpuUs, 1)} µs | ${fmt(w.cpuUs, 1)} µs | ${ratio(w.cpuUs, g.cpuUs)} less | |
-| replay of ${fmt(REPLAY_SETS)} change sets to a reconnecting device (best run) | ${fmt(g.replay, 1)} ms (${fmt(g.replayBest, 1)} ms) | ${fmt(w.replay, 1)} ms (${fmt(w.replayBest, 1)} ms) | ${ratio(w.replay, g.replay)} faster | ≤ 50 ms: ${goal(g.replay <= 50)} |
+| memory per idle socket (RSS less free V8 heap) | ${kib(g.perSocket)} | ${kib(w.perSocket)} | ${versus(g.perSocket, w.perSocket, true, ["less", "more"])} | ≤ 4 KiB: ${goal(g.perSocket <= 4096)} |
+| change-set frames/s to distinct users' devices through NATS (best run) | ${fmt(g.fan)} (${fmt(g.fanBest)}) | ${fmt(w.fan)} (${fmt(w.fanBest)}) | ${versus(g.fan, w.fan, false, ["more", "fewer"])} | ≥ 200,000: ${goal(g.fan >= 200_000)} |
+| server CPU per frame delivered (1 core ⇒ 10⁶/this frames/s) | ${fmt(g.cpuUs, 1)} µs | ${fmt(w.cpuUs, 1)} µs | ${versus(g.cpuUs, w.cpuUs, true, ["less", "more"])} | |
+| replay of ${fmt(REPLAY_SETS)} change sets to a reconnecting device (best run) | ${fmt(g.replay, 1)} ms (${fmt(g.replayBest, 1)} ms) | ${fmt(w.replay, 1)} ms (${fmt(w.replayBest, 1)} ms) | ${versus(g.replay, w.replay, true, ["faster", "slower"])} | ≤ 50 ms: ${goal(g.replay <= 50)} |
 
 - Limit hit by the idle scenario: ${limitNote}. Going past the limit is not attempted: uWS then
   leaves connections in the accept queue unanswered and spins on \`accept\` (EMFILE).

@@ -8,10 +8,7 @@
 // changeset acknowledges an event only once the change sets it contributed to are stored). After
 // that the feeds are final until the simulator writes again.
 import { createRequire } from "node:module";
-import { connectNatsBus, NoRespondersError } from "@drivecast/bus";
-// TEMPORARY deep import: the scroll service is not exported by @drivecast/changeset yet.
-import { createScrollService, type ScrollService } from "../../packages/changeset/dist/scroll.js";
-import { createNuxeoClient } from "@drivecast/nuxeo";
+import { connectNatsBus } from "@drivecast/bus";
 import type { Bus } from "@drivecast/bus";
 import { Names, msgpackCodec, shardOf } from "@drivecast/protocol";
 import type { DocEvent, FeedEntry, RootEntry, RpcReply, RpcRequest } from "@drivecast/protocol";
@@ -149,39 +146,6 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     throw err;
   }
 
-  // TEMPORARY, until the changeset worker serves `drive.rpc.<shard>` itself: the same scroll
-  // service, run here, with the user's roots taken from the simulator. Only when nobody answers.
-  let scroll: ScrollService | null = null;
-  const standIn: { unsubscribe(): void }[] = [];
-  const probe = await bus
-    .request(names.rpcSubject(0), utf8.encode("probe"), 2_000)
-    .then(() => "answered")
-    .catch((err: unknown) => (err instanceof NoRespondersError ? "none" : "answered"));
-  if (probe === "none") {
-    scroll = createScrollService({
-      bus,
-      names,
-      nuxeo: createNuxeoClient({
-        baseUrl: rest.url,
-        auth: { kind: "basic", user: "Administrator", password: "Administrator" },
-      }),
-      roots: (user) => sim.rootsOf(user).map((uid) => ({ repository: sim.defaultRepository, uid })),
-    });
-    // The request carries the groups the gateway resolved when the device connected, stale
-    // after a membership change; an actor knows the current ones (group events refresh them).
-    const service = scroll;
-    for (let shard = 0; shard < options.shards; shard++) {
-      standIn.push(
-        bus.serve(names.rpcSubject(shard), "changeset", async (msg) => {
-          const request = rpcRequestCodec.decode(msg.data);
-          const info = sim.user(request.user);
-          const fresh = { ...request, groups: info?.extendedGroups ?? [] };
-          return rpcReplyCodec.encode(await service.scroll(fresh));
-        }),
-      );
-    }
-  }
-
   const jsApi = async <T>(subject: string): Promise<T> =>
     JSON.parse(fromUtf8.decode(await bus.request(subject, utf8.encode("{}"), 5_000))) as T;
 
@@ -228,7 +192,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
     async trace(user, uuid, name) {
       const events: string[] = [];
-      for (let shard = 0; shard < options.shards; shard++) {
+      // The user's own shard: the stream its actor reads, in order.
+      for (const shard of [shardOf(user, options.shards)]) {
         for (let seq = 1; ;) {
           const batch = await bus.streams.read(names.eventsStream, names.events(shard), seq, 256);
           if (batch.length === 0) break;
@@ -236,7 +201,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
             const e = eventCodec.decode(m.data);
             if (e.docUuid !== uuid) continue;
             events.push(
-              `${e.eventId}@s${shard}#${m.seq} [${e.users.join(",")}]` +
+              `${e.eventId}@#${m.seq} t${String(e.eventDate).slice(-6)} ${e.users.includes(user) ? "for" : "NOT for"} ${user}` +
                 ` parent ${e.doc?.parentUid == null ? "-" : name(e.doc.parentUid)}${e.doc?.isTrashed ? " trashed" : ""}` +
                 `${e.before === null ? "" : ` before ${name(e.before.parentUid)}`}`,
             );
@@ -360,8 +325,6 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
     async close() {
       for (const r of [...roles].reverse()) await r.kill("SIGTERM");
-      for (const sub of standIn) sub.unsubscribe();
-      scroll?.close();
       await Promise.allSettled([admin.disconnect(), bus.close(), rest.close()]);
       await sim.close();
     },

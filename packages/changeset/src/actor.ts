@@ -15,8 +15,9 @@
 // below it is known to be in a stored set (or to mean nothing to the user).
 //
 // Fencing: before each append the actor checks that the worker still holds the shard's lease
-// (`env.valid()`); once it does not, the actor stores nothing and releases nothing more (the
-// events are redelivered to the next owner).
+// (`env.valid()`). While it cannot prove it (a renewal may still be on its way back) the actor
+// waits, storing and releasing nothing; if the lease is lost the shard stops the actor, and the
+// events are redelivered to the next owner.
 import type { DocEvent, FeedEntry, FileSystemItemChange } from "@drivecast/protocol";
 import { nextPosition } from "@drivecast/protocol";
 import {
@@ -353,7 +354,15 @@ export class UserActor {
   ): Promise<void> {
     let entry = this.entryFor(set, eventSeq);
     for (let attempt = 1; ; attempt++) {
-      if (this.state === "stopped" || !this.env.valid()) throw new Stopped();
+      if (this.stopped()) throw new Stopped();
+      if (!this.env.valid()) {
+        // Our lease deadline passed (by our own clock) with a renewal maybe still on its way:
+        // wait rather than drop the set. A late renewal proves nobody took the shard over; if
+        // the lease is really lost, the shard stops this actor and the events come back.
+        await new Promise<void>((r) => this.env.timers.setTimeout(r, 50));
+        attempt--;
+        continue;
+      }
       let outcome;
       try {
         outcome = await this.env.feeds.append(this.env.shard, this.head, entry);

@@ -145,7 +145,12 @@ export class ShardProcessor {
     for (const f of this.inflight.values()) {
       if (f.touchedAt > old) continue;
       f.touchedAt = now;
-      f.delivery.working();
+      try {
+        f.delivery.working();
+      } catch (error) {
+        // Disconnected: the delivery may be redelivered to us, and is recognised as in hand.
+        this.o.hooks.error(error, `keeping seq ${f.delivery.seq} of shard ${this.shard} alive`);
+      }
     }
   }
 
@@ -179,7 +184,11 @@ export class ShardProcessor {
         await this.sleep(1000);
         continue;
       }
-      if (!this.running || !this.o.lease.valid()) {
+      // Our deadline may have passed by our own (conservative) clock while a renewal is still
+      // on its way back. Wait: a late success proves nobody took the shard, and skipping the
+      // batch would let newer events overtake it. If the lease is lost, we are aborted.
+      while (this.running && !this.o.lease.valid()) await this.sleep(50);
+      if (!this.running) {
         // Not dispatched: a graceful release naks them (in order) with the rest; otherwise
         // they come back to the next owner after the ack wait.
         this.undispatched.push(...batch);
@@ -189,7 +198,14 @@ export class ShardProcessor {
       this.o.hooks.lag(
         batch.length > 0 ? Math.max(0, (now - batch[batch.length - 1]!.time) / 1000) : 0,
       );
-      for (const d of batch) this.dispatch(d);
+      for (const d of batch) {
+        try {
+          this.dispatch(d);
+        } catch (error) {
+          // Only settling a malformed message can throw here (disconnected): it comes back.
+          this.o.hooks.error(error, `dispatching seq ${d.seq} of shard ${this.shard}`);
+        }
+      }
       this.o.hooks.inflight(this.inflight.size);
       if (this.inflight.size >= this.o.maxAckPending * 0.8) this.pressureFlush();
       this.housekeeping(now);
@@ -330,10 +346,10 @@ export class ShardProcessor {
   }
 
   private settle(delivery: Delivery, contributed: boolean): void {
-    this.o.hooks.event(contributed ? "changed" : "unchanged");
     // Acknowledging stored work is harmless even once fenced, but a fenced worker does
-    // nothing: the next owner skips it through the watermark.
+    // nothing: the next owner skips it through the watermark (and counts it then).
     if (this.aborted || !this.o.lease.valid()) return;
+    this.o.hooks.event(contributed ? "changed" : "unchanged");
     delivery.ack().catch((error: unknown) => {
       // It comes back after the ack wait and is recognised as handled.
       this.o.hooks.error(error, `acknowledging seq ${delivery.seq} of shard ${this.shard}`);
@@ -374,7 +390,13 @@ export class ShardProcessor {
     this.o.hooks.inflight(0);
     if (this.aborted || !this.o.lease.valid()) return all.length;
     all.sort((a, b) => a.seq - b.seq);
-    for (const d of all) d.nak();
+    for (const d of all) {
+      try {
+        d.nak();
+      } catch {
+        // Disconnected: it is redelivered after the ack wait anyway.
+      }
+    }
     return all.length;
   }
 

@@ -394,6 +394,30 @@ describe("actor", () => {
     expect(await f.stored()).toHaveLength(0);
   });
 
+  it("actor - a lease renewal arriving late delays the flush, it does not drop the set", async () => {
+    const a = new UserActor("alice", f.env());
+    await f.sim.createFile(f.ws, "a.txt", { content: "x" });
+    const t1 = tracker();
+    a.tell(f.last(), 1, t1);
+    await settle();
+    f.valid.value = false; // our deadline passed, the renewal is still on its way
+    await f.clock.advance(1000);
+    await f.sim.createFile(f.ws, "b.txt", { content: "x" });
+    const t2 = tracker();
+    a.tell(f.last(), 2, t2);
+    await f.clock.advance(1000);
+    expect(await f.stored()).toHaveLength(0);
+    expect(t1.released).toBe(null);
+    f.valid.value = true; // it succeeded: nobody took the shard
+    await f.clock.advance(1000);
+    expect([t1.released, t2.released]).toEqual([true, true]);
+    const sets = await f.stored();
+    expect(
+      sets.flatMap((s) => s.summary.fileSystemChanges.map((c) => c.fileSystemItemName)).sort(),
+    ).toEqual(["a.txt", "b.txt"]);
+    expect(sets[sets.length - 1]!.eventSeq).toBe(2);
+  });
+
   it("actor - another writer's set covering part of ours stops the actor for a rewind", async () => {
     const a = new UserActor("alice", f.env());
     await f.sim.createFile(f.ws, "a.txt", { content: "x" });

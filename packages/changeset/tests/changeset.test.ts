@@ -342,6 +342,45 @@ describe("changeset worker (memory bus)", () => {
     expect(log.filter((l) => l.startsWith("working")).length).toBeGreaterThan(0);
   });
 
+  it("changeset - a worker that lost its leases (partitioned) gets them back and resumes", async () => {
+    const { bus, load, published } = await setup(4);
+    const client = bus.connect();
+    let cut = false;
+    // The lease bucket becomes unreachable for a while; the streams stay reachable.
+    const partitioned: Bus = Object.assign(Object.create(client) as Bus, {
+      kv: async (config: Parameters<Bus["kv"]>[0]) => {
+        const kv = await client.kv(config);
+        if (!config.bucket.endsWith("drive_shards")) return kv;
+        const guard =
+          <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+          (...a: A): Promise<R> =>
+            cut ? Promise.reject(new Error("partitioned")) : f(...a);
+        return Object.assign(Object.create(kv) as typeof kv, {
+          put: guard(kv.put.bind(kv)),
+          update: guard(kv.update.bind(kv)),
+          create: guard(kv.create.bind(kv)),
+        });
+      },
+    });
+    const w = await startWorker(partitioned, load, "w1");
+    await waitFor(
+      () => w.handle.owned().length === 4,
+      () => "every shard leased",
+    );
+    await publishSteps(bus, load, published, 20);
+    cut = true;
+    await waitFor(
+      () => w.handle.owned().length === 0,
+      () => "every lease lost",
+      10_000,
+    );
+    await publishSteps(bus, load, published, 20);
+    cut = false;
+    await publishSteps(bus, load, published, 10);
+    await converged(bus, load, published);
+    expect(w.logs.filter((l) => l.msg === "lease lost").length).toBe(4);
+  });
+
   it("changeset - a worker owning no shard (W > S) is ready", async () => {
     const { bus, load } = await setup(1, 1);
     const w1 = await startWorker(bus.connect(), load, "w1", { shardCount: 1 });

@@ -60,7 +60,11 @@ export const getChangeSummary: Operation = async (ctx, identity, params) => {
   // Most polls are up to date: the newest stored set (one direct get) is then all it takes.
   const last = await ctx.hub.last(identity.user);
   const upToDate = last === null || lowerBound === null || last.summary.upperBound === lowerBound;
-  const history = upToDate ? (last === null ? [] : [last]) : await ctx.hub.read(identity.user);
+  const history = upToDate
+    ? last === null
+      ? []
+      : [last]
+    : await ctx.hub.read(identity.user, lowerBound ?? 0);
   return summarizeFeed(history, lowerBound, {
     nowMs: ctx.now(),
     maxAgeMs: ctx.config.feedMaxAgeMs,

@@ -31,8 +31,12 @@ export interface FeedHub {
   /** Adds a listener for `user`'s live sets; resolves when the subscription is active. */
   attach(user: string, listener: FeedListener): Promise<void>;
   detach(user: string, listener: FeedListener): void;
-  /** The retained history of `user`'s feed, oldest first. */
-  read(user: string): Promise<FeedEntry[]>;
+  /**
+   * The retained history of `user`'s feed, oldest first — from the newest set back to the first
+   * one at or before position `after` (all of it when `after` is 0): older sets cannot matter to
+   * a device at `after`, and decoding is most of a replay's cost.
+   */
+  read(user: string, after?: number): Promise<FeedEntry[]>;
   /** The newest retained set of `user`'s feed, or null (a direct get: cheaper than `read`). */
   last(user: string): Promise<FeedEntry | null>;
   /**
@@ -152,7 +156,7 @@ class FeedHubImpl implements FeedHub {
     }
   }
 
-  async read(user: string): Promise<FeedEntry[]> {
+  async read(user: string, after = 0): Promise<FeedEntry[]> {
     const subject = this.subjectOf(user);
     let stored: StoredMessage[];
     try {
@@ -162,15 +166,22 @@ class FeedHubImpl implements FeedHub {
       if (err instanceof StreamNotFoundError) return [];
       throw err;
     }
+    // Stream order is position order (one writer per user, positions strictly increasing), so
+    // decoding from the newest set can stop at the first one the device already has.
     const out: FeedEntry[] = [];
-    for (const m of stored) {
+    for (let i = stored.length - 1; i >= 0; i--) {
+      const m = stored[i] as StoredMessage;
+      let entry: FeedEntry;
       try {
-        out.push(codec.decode(m.data));
+        entry = codec.decode(m.data);
       } catch (err) {
         this.o.logger.error({ err, subject, seq: m.seq }, "undecodable feed entry in the stream");
+        continue;
       }
+      out.push(entry);
+      if (after > 0 && entry.summary.upperBound <= after) break;
     }
-    return out;
+    return out.reverse();
   }
 
   async last(user: string): Promise<FeedEntry | null> {

@@ -88,6 +88,15 @@ export class FeedMerge {
     return this.cursorValue;
   }
 
+  /**
+   * The position the next history read must reach back to: sets at or before it are not needed
+   * (the subscribe's lowerBound before the first answer, then the cursor; 0: everything).
+   */
+  get readFrom(): number {
+    const from = this.pendingLowerBound !== undefined ? this.pendingLowerBound : this.cursorValue;
+    return from === null || from <= 0 ? 0 : from;
+  }
+
   /** Start after `lowerBound` (null: from now). The caller then reads the history. */
   subscribe(lowerBound: number | null): MergeStep {
     if (this.stateValue !== "idle") throw new Error("FeedMerge.subscribe called twice");

@@ -135,7 +135,7 @@ export class FeedSession implements FeedListener {
   }
 
   private read(): void {
-    this.env.hub.read(this.user).then(
+    this.env.hub.read(this.user, this.merge.readFrom).then(
       (history) => {
         if (this.closed) return;
         this.apply(this.merge.onHistory(history), true);

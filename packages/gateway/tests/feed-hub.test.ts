@@ -52,6 +52,37 @@ describe("feed hub", () => {
     await bus.close();
   });
 
+  it("read - decodes back from the newest set to the first one at or before `after`", async () => {
+    const bus = createMemoryBus();
+    const names = new Names({ prefix: "t_", subjectPrefix: "t." });
+    await bus.streams.ensure({ name: names.feedsStream, subjects: [names.feedsSubjects] });
+    const hub = createFeedHub({ bus, names, shardCount: 4, logger: silent });
+    const subject = names.feed(shardOf("alice", 4), "alice");
+    const sets: FeedEntry[] = [];
+    let lower = 0;
+    for (let i = 0; i < 5; i++) {
+      // Positions 10 apart, so that a position between two sets exists.
+      const e = entry("alice", lower);
+      e.summary.upperBound = lower === 0 ? e.summary.upperBound : lower + 10;
+      sets.push(e);
+      lower = e.summary.upperBound;
+      await bus.streams.append(subject, codec.encode(e));
+    }
+    const positions = (es: FeedEntry[]): number[] => es.map((e) => e.summary.upperBound);
+    expect(positions(await hub.read("alice"))).toEqual(positions(sets));
+    expect(positions(await hub.read("alice", sets[2]!.summary.upperBound))).toEqual(
+      positions(sets.slice(2)),
+    );
+    // A cursor between two positions (not one of this feed): the set before it bounds the read.
+    expect(positions(await hub.read("alice", sets[2]!.summary.upperBound + 1))).toEqual(
+      positions(sets.slice(2)),
+    );
+    // Older than everything retained: all of it.
+    expect(positions(await hub.read("alice", 1))).toEqual(positions(sets));
+    hub.close();
+    await bus.close();
+  });
+
   it("resync - a user whose feed cannot be read is failed, so its devices resume elsewhere", async () => {
     const bus = createMemoryBus();
     const names = new Names({ prefix: "t_", subjectPrefix: "t." });

@@ -64,6 +64,13 @@ function expectContiguous(messages: ChangesMessage[], from: number): void {
   }
 }
 
+/** What a merge subscribed after history[i] sends when given the whole history. */
+function replayAll(history: FeedEntry[], i: number): MergeStep {
+  const m = merge();
+  m.subscribe(history[i]!.summary.upperBound);
+  return m.onHistory(history);
+}
+
 describe("FeedMerge", () => {
   it("replay - sends every retained set after the cursor, in order, then goes live", () => {
     const history = chain(5);
@@ -78,6 +85,20 @@ describe("FeedMerge", () => {
     ]);
     expect(m.state).toBe("live");
     expect(m.cursor).toBe(history[4]!.summary.upperBound);
+  });
+
+  it("readFrom - a read needs the sets after the subscribe's lowerBound, then after the cursor", () => {
+    const history = chain(5);
+    const m = merge();
+    m.subscribe(history[1]!.summary.upperBound);
+    expect(m.readFrom).toBe(history[1]!.summary.upperBound);
+    // Given only what follows it (plus the set at it), the answer is the same as with everything.
+    const step = m.onHistory(history.slice(1));
+    expect(bounds(step)).toEqual(bounds(replayAll(history, 1)));
+    expect(m.readFrom).toBe(history[4]!.summary.upperBound);
+    const fromNow = merge();
+    fromNow.subscribe(null);
+    expect(fromNow.readFrom).toBe(0);
   });
 
   it("replay - a cursor at the newest position sends nothing", () => {

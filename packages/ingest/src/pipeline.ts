@@ -195,15 +195,21 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
     await batch.append("deadletter", m.subject, m.data, m.options);
   }
 
-  /** Reconciles the roots a move or removal may have changed, from fresh snapshots. */
+  /**
+   * Reconciles the roots a move or removal may have changed, from fresh snapshots. A root found
+   * gone is dropped only by the removal that took it (`removal`): a snapshot fetched for an
+   * earlier event may already miss a document that a later event removed, and the root's users
+   * must still be in the index when that removal is routed, or they never hear of it.
+   */
   async function refreshRoots(
     repository: string,
     uid: string,
     doc: DocSnapshot | null,
     beneath: readonly RootEntry[],
     signal: AbortSignal,
+    removal = false,
   ): Promise<void> {
-    if (roots.byUid(repository, uid) !== undefined) {
+    if (roots.byUid(repository, uid) !== undefined && (doc !== null || removal)) {
       await roots.reconcile(repository, uid, doc, signal);
     }
     if (beneath.length === 0) return;
@@ -212,7 +218,8 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
       beneath.map((r) => r.uid),
     );
     for (const r of beneath) {
-      await roots.reconcile(repository, r.uid, fresh.get(r.uid)?.snapshot ?? null, signal);
+      const snapshot = fresh.get(r.uid)?.snapshot ?? null;
+      if (snapshot !== null || removal) await roots.reconcile(repository, r.uid, snapshot, signal);
     }
   }
 
@@ -510,8 +517,9 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
       if (c.kind === EventKind.Root) {
         users.add(String(entry.extended.impactedUserName ?? entry.principalName ?? ""));
         users.delete("");
-        // The snapshot, not the event, says who is subscribed (roots.ts): replays converge.
-        await roots.reconcile(repository, uid, doc, signal);
+        // The snapshot, not the event, says who is subscribed (roots.ts): replays converge. A
+        // root gone meanwhile stays until its removal is routed (see refreshRoots).
+        if (doc !== null) await roots.reconcile(repository, uid, doc, signal);
       } else if (c.kind === EventKind.Document) {
         const newPath = doc?.path ?? entry.docPath!;
         let oldPath: string | null = null;
@@ -561,6 +569,7 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
             null,
             roots.beneath(repository, entry.docPath!),
             signal,
+            true,
           );
         }
 
