@@ -28,7 +28,6 @@ import {
   eventKind,
   Reevaluation,
   reevaluateRoots,
-  samePrincipals,
   userContext,
   withRoots,
   type PendingChanges,
@@ -245,17 +244,19 @@ export class UserActor {
 
   private async compute(ctx: UserContext, event: DocEvent): Promise<FileSystemItemChange[]> {
     if (eventKind(event) === EventKind.Group) {
-      // The user's groups may have changed: re-read them, and if they did, every root's
-      // visibility may have too (spec §5, group row).
-      const previous = ctx.principals;
+      // The user's groups may have changed: re-read them; every root's visibility may have
+      // changed too (spec §5, group row). Not skipped when the groups read equal the cached
+      // ones: groups are read from Nuxeo as they are now, so the cache may already hold this
+      // very change (read at an earlier event or on activation, after Nuxeo applied it) while
+      // the change sets and scans the devices have were computed with the groups before it.
       const principal = await this.io("reading the user's groups", () =>
         this.env.principal(this.user, true),
       );
       const next = userContext({ user: this.user, ...principal, roots: ctx.roots });
       this.ctx = next;
-      if (samePrincipals(previous, next.principals) || next.roots.length === 0) return [];
+      if (next.roots.length === 0) return [];
       const states = await this.io("reading root states", () => this.env.rootStates(next.roots));
-      return reevaluateRoots(next, states, Reevaluation.Group, event.eventDate, previous);
+      return reevaluateRoots(next, states, Reevaluation.Group, event.eventDate);
     }
     const effects = computeEvent(ctx, event);
     const changes = effects.changes;

@@ -512,9 +512,11 @@ describe("changeset worker (memory bus)", () => {
         eventSeq: first,
       }),
     );
+    // The rewind waits out the events' ack wait before fetching again: allow for a loaded machine.
     await waitFor(
       () => w.logs.some((l) => l.msg === "shard processing started" && l.why === "rewind"),
       () => "the shard to rewind and start again",
+      30_000,
     );
     await waitFor(
       async () => (await readFeed(bus, 0, user)).length === 2,

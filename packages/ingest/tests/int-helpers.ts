@@ -77,8 +77,10 @@ export class KafkaTool {
       topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
     });
     await waitFor(`topic ${topic} to have a leader for each partition`, async () => {
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-      const ps = meta.topics[0]?.partitions ?? [];
+      // Right after creation a loaded broker may still answer "does not host this
+      // topic-partition": that is "not yet", not a failure.
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null);
+      const ps = meta?.topics[0]?.partitions ?? [];
       return ps.length === partitions && ps.every((p) => p.leader >= 0);
     });
     return topic;
