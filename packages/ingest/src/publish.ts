@@ -18,6 +18,7 @@ import {
   type Streams,
 } from "@drivecast/bus";
 import { BatchAbortedError } from "./errors.js";
+import { abortableSleep } from "./abortable-sleep.js";
 
 export type PublishKind = "events" | "deadletter";
 
@@ -53,21 +54,6 @@ export interface Publisher {
   begin(signal: AbortSignal): PublishBatch;
   /** Appends outstanding now. */
   inFlight(): number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 export function createPublisher(options: PublisherOptions): Publisher {
@@ -129,7 +115,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
         } else {
           options.onRetry?.(error, attempt + 1);
         }
-        await sleep(backoffDelay(attempt, options.retryBaseMs, options.retryMaxMs), signal);
+        await abortableSleep(
+          backoffDelay(attempt, options.retryBaseMs, options.retryMaxMs),
+          signal,
+        );
       }
     }
   }

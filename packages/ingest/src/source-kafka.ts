@@ -22,6 +22,7 @@
 //   uncommitted, redelivered) so a shutdown during an outage still ends.
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from "kafkajs";
 import type { BatchHandler, RecordSource, SourceRecord } from "./types.js";
+import { abortableSleep } from "./abortable-sleep.js";
 
 export interface KafkaSourceOptions {
   brokers: string[];
@@ -58,21 +59,6 @@ export interface KafkaSourceOptions {
 
 function backoff(attempt: number, baseMs: number, maxMs: number): number {
   return Math.floor(Math.random() * Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20)));
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 export function createKafkaSource(options: KafkaSourceOptions): RecordSource {
