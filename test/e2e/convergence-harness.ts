@@ -8,7 +8,7 @@
 // changeset acknowledges an event only once the change sets it contributed to are stored). After
 // that the feeds are final until the simulator writes again.
 import { createRequire } from "node:module";
-import { connectNatsBus } from "@drivecast/bus";
+import { connectNatsBus, NoRespondersError } from "@drivecast/bus";
 import type { Bus } from "@drivecast/bus";
 import { Names, msgpackCodec, shardOf } from "@drivecast/protocol";
 import type { DocEvent, FeedEntry, RootEntry, RpcReply, RpcRequest } from "@drivecast/protocol";
@@ -144,6 +144,20 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     for (const r of roles.reverse()) await r.kill("SIGTERM");
     await Promise.allSettled([admin.disconnect(), bus.close(), rest.close(), sim.close()]);
     throw err;
+  }
+
+  // Devices started before the changeset leased every shard would only collect `not_ready`
+  // scroll answers: wait until each shard's RPC subject has a responder.
+  for (let shard = 0; shard < options.shards; shard++) {
+    await waitFor(
+      () =>
+        bus.request(names.rpcSubject(shard), utf8.encode("?"), 2_000).then(
+          () => true,
+          (err: unknown) => !(err instanceof NoRespondersError),
+        ),
+      60_000,
+      () => `a changeset worker serving drive.rpc.${shard}`,
+    );
   }
 
   const jsApi = async <T>(subject: string): Promise<T> =>

@@ -473,7 +473,9 @@ export function createPipeline(options: PipelineOptions): BatchPipeline {
           }
         }),
       ...[...groups].map(async (g) => {
-        members.set(g, (await nuxeo.groupMembers(g)) ?? []);
+        // Transitive: adding a subgroup changes the groups of every user in it (Nuxeo's
+        // `memberUsers` lists direct members only).
+        members.set(g, (await nuxeo.groupMembers(g, { transitive: true })) ?? []);
       }),
     ]);
 

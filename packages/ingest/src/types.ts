@@ -47,8 +47,11 @@ export interface IngestNuxeo {
     repository: string,
     uids: readonly string[],
   ): Promise<Map<string, FetchedDocument>>;
-  /** A group's member users; null when the group does not exist. */
-  groupMembers(name: string): Promise<string[] | null>;
+  /**
+   * A group's member users (with `transitive`, those of its subgroups too); null when the group
+   * does not exist.
+   */
+  groupMembers(name: string, options?: { transitive?: boolean }): Promise<string[] | null>;
   /** Every page of a query (root bootstrap). */
   queryAll(
     nxql: string,

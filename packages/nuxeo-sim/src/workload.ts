@@ -52,8 +52,8 @@ export const DEFAULT_WORKLOAD_WEIGHTS: Readonly<Record<WorkloadOpKind, number>> 
   revoke: 1,
   blockInheritance: 0.7,
   unblockInheritance: 0.7,
-  addToGroup: 0.6,
-  removeFromGroup: 0.6,
+  addToGroup: 0.4,
+  removeFromGroup: 0.4,
   registerRoot: 2,
   unregisterRoot: 0.8,
 };
@@ -72,7 +72,7 @@ export interface WorkloadOptions {
   parent?: string;
   /** Overrides of DEFAULT_WORKLOAD_WEIGHTS (0 disables a kind). */
   weights?: Partial<Record<WorkloadOpKind, number>>;
-  /** Live documents kept at most (default 1500): above it, creations and copies become edits. */
+  /** Live documents kept at most (default 1000): above it, creations and copies are not drawn. */
   maxDocuments?: number;
   /** A copied folder holds at most this many documents (default 20). */
   maxCopySize?: number;
@@ -235,7 +235,7 @@ class WorkloadImpl implements Workload {
       .filter(([, w]) => w > 0);
     this.totalWeight = this.weights.reduce((s, [, w]) => s + w, 0);
     if (this.totalWeight <= 0) throw new RangeError("workload: every operation weight is 0");
-    this.maxDocuments = options.maxDocuments ?? 1500;
+    this.maxDocuments = options.maxDocuments ?? 1000;
     this.maxCopySize = options.maxCopySize ?? 20;
     this.maxDepth = options.maxDepth ?? 8;
   }

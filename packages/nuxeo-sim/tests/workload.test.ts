@@ -76,6 +76,31 @@ describe("workload", () => {
     expect(new Set(trees.map((t) => JSON.stringify(t))).size).toBeGreaterThan(3);
   });
 
+  it("workload - stays within its depth and document bounds", async () => {
+    const sim = createSimulator();
+    const workload = createWorkload(sim, {
+      seed: 11,
+      users: 4,
+      groups: 2,
+      sharedWorkspaces: 2,
+      maxDepth: 6,
+      maxDocuments: 150,
+    });
+    await workload.setup();
+    await workload.run(1500);
+    let live = 0;
+    for (const op of workload.ops) {
+      for (const label of [op.created, op.target, op.destination]) {
+        const uid = label === undefined ? undefined : workload.uidOf(label);
+        const doc = uid === undefined ? undefined : sim.get(uid);
+        if (doc !== undefined)
+          expect(doc.path.split("/").length - 1, doc.path).toBeLessThanOrEqual(6);
+      }
+    }
+    for (let i = 0; i < 2000; i++) if (sim.get(workload.uidOf(`d${i}`) ?? "") !== undefined) live++;
+    expect(live).toBeLessThanOrEqual(150 + 20); // a copy may overshoot by one folder's content
+  });
+
   it("workload - requires setup first, then records labels for created documents", async () => {
     const sim = createSimulator();
     const workload = createWorkload(sim, { seed: 1, users: 2, groups: 1, sharedWorkspaces: 1 });

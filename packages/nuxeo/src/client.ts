@@ -2,7 +2,7 @@
 // timed and reported (`onRequest`), and retriable failures (5xx, 429, network, timeout) are
 // retried with full-jitter exponential backoff, so a Nuxeo restart costs latency, not events.
 import { LRUCache } from "lru-cache";
-import { toDocument, toMembers, toPage, toPrincipal } from "./convert.js";
+import { toDocument, toMemberGroups, toMembers, toPage, toPrincipal } from "./convert.js";
 import {
   NuxeoError,
   NuxeoHttpError,
@@ -21,6 +21,9 @@ import type {
   QueryOptions,
   RequestKind,
 } from "./types.js";
+
+/** Groups a transitive member lookup visits at most (a guard against a runaway hierarchy). */
+const MAX_NESTED_GROUPS = 1_000;
 
 /** Schemas and enrichers every document request asks for (what the snapshot needs). */
 const DOCUMENT_HEADERS = {
@@ -180,16 +183,43 @@ class NuxeoClientImpl implements NuxeoClient {
     return body === null ? null : toPrincipal(call, body);
   }
 
-  async groupMembers(name: string): Promise<string[] | null> {
-    const call = `group ${name}`;
-    const body = await this.request({
+  async groupMembers(
+    name: string,
+    options: { transitive?: boolean } = {},
+  ): Promise<string[] | null> {
+    if (options.transitive !== true) {
+      const body = await this.group(name, "memberUsers");
+      return body === null ? null : toMembers(`group ${name}`, body);
+    }
+    // Users of the subgroups too, each group asked once (a cycle or a diamond costs nothing more).
+    const users = new Set<string>();
+    const seen = new Set<string>([name]);
+    const queue = [name];
+    let found = false;
+    for (let i = 0; i < queue.length && i < MAX_NESTED_GROUPS; i++) {
+      const g = queue[i] as string;
+      const body = await this.group(g, "memberUsers,memberGroups");
+      if (body === null) continue; // deleted meanwhile: no members
+      if (g === name) found = true;
+      for (const u of toMembers(`group ${g}`, body)) users.add(u);
+      for (const sub of toMemberGroups(`group ${g}`, body)) {
+        if (!seen.has(sub)) {
+          seen.add(sub);
+          queue.push(sub);
+        }
+      }
+    }
+    return found ? [...users] : null;
+  }
+
+  private group(name: string, fetch: string): Promise<unknown> {
+    return this.request({
       kind: "group",
-      call,
+      call: `group ${name}`,
       path: `/group/${encodeURIComponent(name)}`,
-      headers: { ...this.authHeaders, "fetch-group": "memberUsers" },
+      headers: { ...this.authHeaders, "fetch-group": fetch },
       accept: [404],
     });
-    return body === null ? null : toMembers(call, body);
   }
 
   async query(nxql: string, options: QueryOptions = {}): Promise<NuxeoPage> {

@@ -132,3 +132,10 @@ export function toMembers(call: string, body: unknown): string[] {
   const m = body["memberUsers"];
   return Array.isArray(m) ? m.filter((x): x is string => typeof x === "string") : [];
 }
+
+/** The subgroups of a group fetched with `fetch-group: memberGroups` (names). */
+export function toMemberGroups(call: string, body: unknown): string[] {
+  if (!isObject(body)) throw new NuxeoResponseError(call, "a group that is not an object");
+  const m = body["memberGroups"];
+  return Array.isArray(m) ? m.filter((x): x is string => typeof x === "string") : [];
+}

@@ -74,8 +74,11 @@ export interface NuxeoClient {
   me(clientToken: string): Promise<NuxeoPrincipal>;
   /** null when the user does not exist. */
   user(id: string): Promise<NuxeoPrincipal | null>;
-  /** Direct member users of a group (Nuxeo's `memberUsers`); null when the group does not exist. */
-  groupMembers(name: string): Promise<string[] | null>;
+  /**
+   * Direct member users of a group (Nuxeo's `memberUsers`); with `transitive`, the member users
+   * of its subgroups too (`memberGroups`, recursively). null when the group does not exist.
+   */
+  groupMembers(name: string, options?: { transitive?: boolean }): Promise<string[] | null>;
   query(nxql: string, options?: QueryOptions): Promise<NuxeoPage>;
   /** Every page of a query, in order. */
   queryAll(

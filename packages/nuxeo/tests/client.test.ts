@@ -101,6 +101,16 @@ describe("users and groups", () => {
     expect(await c.groupMembers("ghosts")).toBeNull();
   });
 
+  it("groupMembers - transitive: the member users of the subgroups too", async () => {
+    const c = client();
+    expect((await c.groupMembers("company", { transitive: true }))?.sort()).toEqual([
+      "alice",
+      "bob",
+    ]);
+    expect(await c.groupMembers("team", { transitive: true })).toEqual(["alice"]);
+    expect(await c.groupMembers("ghosts", { transitive: true })).toBeNull();
+  });
+
   it("service account - wrong credentials are a NuxeoUnauthorizedError", async () => {
     const c = client({ auth: { kind: "basic", user: "Administrator", password: "nope" } });
     await expect(c.user("alice")).rejects.toBeInstanceOf(NuxeoUnauthorizedError);
