@@ -49,12 +49,16 @@ interface Captured {
   value: Uint8Array;
 }
 
+/** Record keys as the Kafka client hands them over: bytes (encoding them is not the pipeline's). */
+const keyBytes = new Map<string, Uint8Array>();
+
 function toSource(records: Captured[], from: number): SourceRecord[] {
+  const utf8 = new TextEncoder();
   return records.map((r, i) => ({
     topic: "nuxeo-audit-audit",
     partition: 0,
     offset: String(from + i),
-    key: new TextEncoder().encode(r.key),
+    key: keyBytes.get(r.key) ?? keyBytes.set(r.key, utf8.encode(r.key)).get(r.key)!,
     value: r.value,
     timestamp: 0,
   }));

@@ -119,12 +119,24 @@ describe("audit entry", () => {
     expect(parseIsoDateTime("2026-11-22T10:15:30.123456789Z")).toBe(ms);
     expect(parseIsoDateTime("2026-11-22T10:15:30Z")).toBe(ms - 123);
     expect(parseIsoDateTime("2026-11-22T10:15:30.1Z")).toBe(ms - 23);
+    expect(parseIsoDateTime("2028-02-29T00:00:00.000Z")).toBe(Date.UTC(2028, 1, 29));
+    expect(parseIsoDateTime("2026-12-31T23:59:59.999Z")).toBe(
+      Date.UTC(2026, 11, 31, 23, 59, 59, 999),
+    );
     for (const bad of [
       "2026-02-30T00:00:00Z",
       "2026-13-01T00:00:00Z",
       "2026-11-00T00:00:00Z",
       "2026-04-31T00:00:00Z",
       "2026-11-22T24:00:00Z",
+      // The 24-character UTC form Nuxeo writes most (read by a fast path): the same checks.
+      "2026-02-30T00:00:00.000Z",
+      "2026-11-22T24:00:00.000Z",
+      "2026-11-22T10:60:00.000Z",
+      "2026-00-22T10:15:30.123Z",
+      "2026-1a-22T10:15:30.123Z",
+      "2026-11-22T10:15:30.12aZ",
+      "2026-11-22T10:15:30,123X",
       "2026-11-22 10:15:30Z",
       "2026-11-22T10:15:30",
       "yesterday",
