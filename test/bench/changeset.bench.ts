@@ -20,7 +20,8 @@
 // Prints the figures and rewrites the "changeset" section of test/bench/RESULTS.md.
 // Run alone: `node test/bench/run.mjs changeset` (after `pnpm build`); BENCH_USERS and
 // BENCH_EVENTS shrink the world and the measured pass for a quick try (RESULTS.md is still
-// rewritten: do not commit such a run).
+// rewritten: do not commit such a run). BENCH_QUICK=1 stops after the throughput figure (RESULTS.md
+// untouched); BENCH_WORKER_PROF=<dir> writes the worker's CPU profile there.
 import { fork, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -158,7 +159,14 @@ async function natsThroughput(natsUrl: string): Promise<{
       }),
     ],
     {
-      execArgv: ["--expose-gc", "--max-old-space-size=4096"],
+      // BENCH_WORKER_PROF=<dir>: a V8 CPU profile of the worker there.
+      execArgv: [
+        "--expose-gc",
+        "--max-old-space-size=4096",
+        ...(process.env.BENCH_WORKER_PROF
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`]
+          : []),
+      ],
       // BENCH_WORKER_LOG=<file>: keep the worker's log lines there.
       stdio: [
         "ignore",
@@ -432,6 +440,7 @@ try {
   log(
     `NATS: ${Math.round(n.rate)} DocEvents/CPU-s (${Math.round(n.wallRate)}/s wall), RSS ${Math.round(n.rss / 2 ** 20)} MiB`,
   );
+  if (process.env.BENCH_QUICK === "1") process.exit(0); // the throughput alone, for A/B tries
   const b = breakdown();
   log(
     `per DocEvent: decode ${b.decodeUs.toFixed(1)} µs, compute ${b.computeUs.toFixed(1)} µs, flush ${b.flushUs.toFixed(1)} µs`,

@@ -156,6 +156,10 @@ class MemoryClient implements MemoryBus {
     return new MemoryClient(this.server);
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   check(): void {
     if (this.closed) throw new DisconnectedError("the bus is closed");
   }
@@ -861,6 +865,13 @@ class MemDelivery implements Delivery {
     this.client.check();
     if (this.durable.deleted)
       throw new ConsumerNotFoundError(this.durable.stream.config.name, this.durable.name);
+    this.settled = true;
+    this.durable.settle(this.seq, this.deliveryCount, "ack");
+  }
+
+  ackNoWait(): void {
+    // Closed or deleted: nothing recorded, as when a real ack is lost on the way.
+    if (this.settled || this.durable.deleted || this.client.isClosed) return;
     this.settled = true;
     this.durable.settle(this.seq, this.deliveryCount, "ack");
   }

@@ -89,7 +89,14 @@ export interface ConsumerConfig {
 export interface Delivery extends StoredMessage {
   /** 1 on first delivery. */
   deliveryCount: number;
+  /** Acknowledges and waits for the server to confirm it recorded the ack. */
   ack(): Promise<void>;
+  /**
+   * Acknowledges without waiting for the confirmation: one publish instead of a request, for
+   * the per-message hot path. An ack lost on the way (connection cut) means one redelivery after
+   * the ack wait, so only for consumers that recognise messages they already handled.
+   */
+  ackNoWait(): void;
   /** Redeliver, after `delayMs` if given. */
   nak(delayMs?: number): void;
   /** Never redeliver. */

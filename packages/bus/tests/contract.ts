@@ -656,6 +656,27 @@ export function busContract(name: string, factory: BusFactory): void {
         expect(next.map((d) => dec(d.data))).toEqual(["3"]);
       });
 
+      it("durable - ackNoWait settles a delivery like ack: never redelivered", async () => {
+        const name = await stream();
+        const c = await bus.streams.consumer({
+          stream: name,
+          durable: uniqueName("d"),
+          filterSubjects: [`${root}.>`],
+          ackWaitMs: 300,
+          maxAckPending: 1,
+        });
+        for (let i = 1; i <= 2; i++) await bus.streams.append(`${root}.a`, enc(String(i)));
+        const [first] = await fetchN(c, 1, "the first delivery");
+        first!.ackNoWait();
+        // With one ack pending at most, the second message comes only once the ack is recorded.
+        const [second] = await fetchN(c, 1, "the second delivery");
+        expect(dec(second!.data)).toBe("2");
+        second!.ackNoWait();
+        // Past the ack wait: neither comes back.
+        await new Promise((r) => setTimeout(r, 600));
+        await expect(c.fetch(10, 300)).resolves.toEqual([]);
+      });
+
       it("durable - fetch on a deleted consumer fails with ConsumerNotFoundError", async () => {
         const name = await stream();
         const durable = uniqueName("d");

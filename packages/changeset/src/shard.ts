@@ -350,10 +350,9 @@ export class ShardProcessor {
     // nothing: the next owner skips it through the watermark (and counts it then).
     if (this.aborted || !this.o.lease.valid()) return;
     this.o.hooks.event(contributed ? "changed" : "unchanged");
-    delivery.ack().catch((error: unknown) => {
-      // It comes back after the ack wait and is recognised as handled.
-      this.o.hooks.error(error, `acknowledging seq ${delivery.seq} of shard ${this.shard}`);
-    });
+    // No confirmation awaited (one publish per event, not a request): a lost ack brings the
+    // event back after the ack wait, and the actors recognise it as handled (watermark).
+    delivery.ackNoWait();
   }
 
   // --- rewind and stops -----------------------------------------------------------------------
