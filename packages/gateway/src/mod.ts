@@ -4,7 +4,7 @@ export { gatewayConfig, DEFAULT_GATEWAY_CONFIG } from "./config.js";
 export { nuxeoAuthenticator } from "./auth.js";
 export { assertNativeUws } from "./uws.js";
 export { FeedMerge, currentPosition } from "./replay.js";
-export { coalesceChanges } from "./coalesce.js";
+export { coalesceChanges } from "./summary.js";
 export { summarizeFeed } from "./summary.js";
 export { parseRevocation } from "./revoke.js";
 export { decodeClientFrame, encodeServerMessage, chooseSubprotocol } from "./frames.js";

@@ -1,9 +1,8 @@
 // GetChangeSummary over the retained feed: the polling-compatible answer for unmodified Drive
 // clients. Same position rules as the push path (replay.ts): the sets after `lowerBound` are
 // used only if `follows()` chains them from it; otherwise the client is told to rescan.
-import { currentWithoutHistory, follows } from "@drivecast/protocol";
+import { coalesce, currentWithoutHistory, follows } from "@drivecast/protocol";
 import type { FeedEntry, FileSystemChangeSummary, FileSystemItemChange } from "@drivecast/protocol";
-import { coalesceChanges } from "./coalesce.js";
 import { currentPosition } from "./replay.js";
 
 export interface SummaryOptions {
@@ -63,4 +62,15 @@ export function summarizeFeed(
   const changes = coalesceChanges(sets);
   if (changes.length > options.changeLimit) return answer(current, [], true);
   return answer(current, changes, false);
+}
+
+/**
+ * Coalesces stored sets, oldest set first (each in Nuxeo's order, eventDate descending, as the
+ * changeset role stores them) with the rules one set follows (spec/NUXEO.md §5): what one set
+ * covering the same span would have carried.
+ */
+export function coalesceChanges(
+  sets: readonly (readonly FileSystemItemChange[])[],
+): FileSystemItemChange[] {
+  return coalesce(sets.flatMap((changes) => [...changes].reverse()));
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FileSystemItem, FileSystemItemChange } from "@drivecast/protocol";
-import { coalesceChanges } from "../src/coalesce.js";
+import { coalesceChanges } from "../src/summary.js";
 
 function item(doc: string): FileSystemItem {
   return {

@@ -18,6 +18,8 @@ export {
   CLOCK_SKEW_MS,
   MAX_POSITION,
 } from "./feed.js";
+export { DEFAULT_CHANGE_LIMIT, createPendingChanges, coalesce } from "./coalesce.js";
+export type { PendingChanges, PendingChangesOptions } from "./coalesce.js";
 export { msgpackCodec } from "./codec.js";
 export type { Codec } from "./codec.js";
 export {

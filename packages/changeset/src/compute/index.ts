@@ -50,12 +50,8 @@ export {
   reevaluateRoots,
 } from "./changes.js";
 export type { EventEffects, RootState } from "./changes.js";
-export {
-  DEFAULT_CHANGE_LIMIT,
-  createPendingChanges,
-  coalesce,
-  syncDateOf,
-  rootDefinitions,
-  buildSummary,
-} from "./summary.js";
-export type { PendingChanges, PendingChangesOptions, SummaryInput } from "./summary.js";
+export { syncDateOf, rootDefinitions, buildSummary } from "./summary.js";
+export type { SummaryInput } from "./summary.js";
+// Coalescing is shared with the gateway: the protocol package's.
+export { DEFAULT_CHANGE_LIMIT, createPendingChanges, coalesce } from "@drivecast/protocol";
+export type { PendingChanges, PendingChangesOptions } from "@drivecast/protocol";
