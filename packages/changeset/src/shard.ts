@@ -27,12 +27,14 @@
 // and naks in sequence order what could not be finished in time; it reports whether everything
 // was acknowledged (a clean handoff). `abort` (lease lost) stops at once and writes nothing.
 import type { Consumer, Delivery } from "@drivecast/bus";
-import { msgpackCodec, type DocEvent } from "@drivecast/protocol";
+import type { DocEvent } from "@drivecast/protocol";
 import { groupOf } from "./compute/index.js";
+import { createDocEventDecoder } from "./event-decoder.js";
 import { UserActor, type ActorEnv, type Timers, type Tracker } from "./actor.js";
 import type { ShardLease } from "./leases.js";
 
-const eventCodec = msgpackCodec<DocEvent>();
+/** One for every shard of the process: they share ancestors (the repository's top folders). */
+const decodeEvent = createDocEventDecoder();
 
 export type EventOutcome =
   /** Acknowledged; its effect is in at least one stored change set. */
@@ -304,7 +306,7 @@ export class ShardProcessor {
     }
     let event: DocEvent;
     try {
-      event = eventCodec.decode(delivery.data);
+      event = decodeEvent(delivery.data);
       if (typeof event.eventId !== "string" || !Array.isArray(event.users)) {
         throw new Error("not a DocEvent (eventId or users missing)");
       }

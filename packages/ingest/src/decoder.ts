@@ -176,7 +176,12 @@ class IngestDecoderImpl implements IngestDecoder {
  * UnsupportedCodecError / InvalidSchemaError for a bad configuration.
  */
 export async function createIngestDecoder(options: IngestDecoderOptions): Promise<IngestDecoder> {
-  const inner = createRecordDecoder({ codec: options.codec, writerSchema: options.writerSchema });
+  const inner = createRecordDecoder({
+    codec: options.codec,
+    writerSchema: options.writerSchema,
+    // The pipeline parses `data` at once and keeps the Kafka value itself for dead letters.
+    dataAsView: true,
+  });
   const decoder = new IngestDecoderImpl(inner, options);
   await decoder.loadDir();
   return decoder;

@@ -41,9 +41,14 @@ export class BinaryReader {
   pos: number;
   private view: DataView | undefined;
 
+  /**
+   * `views`: bytes and fixed values are views into `buf`, not copies, for a caller done with
+   * the value before `buf` changes (one allocation less per value).
+   */
   constructor(
     readonly buf: Uint8Array,
     pos = 0,
+    private readonly views = false,
   ) {
     this.pos = pos;
   }
@@ -139,8 +144,11 @@ export class BinaryReader {
   fixed(size: number): Uint8Array {
     this.need(size);
     // A copy, and a plain Uint8Array even when the input is a Node Buffer (whose slice() is a
-    // view): the decoded record must not change when the consumer reuses its buffer.
-    const v = new Uint8Array(this.buf.subarray(this.pos, this.pos + size));
+    // view): the decoded record must not change when the consumer reuses its buffer. Unless
+    // the caller asked for views.
+    const v = this.views
+      ? this.buf.subarray(this.pos, this.pos + size)
+      : new Uint8Array(this.buf.subarray(this.pos, this.pos + size));
     this.pos += size;
     return v;
   }

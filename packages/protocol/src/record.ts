@@ -213,12 +213,14 @@ class RecordDecoderImpl implements RecordDecoder {
   /** avroBinary / avroJson: the configured writer schema. */
   private readonly writer: Known;
   private readonly decodeFn: (payload: Uint8Array) => NuxeoRecord;
+  private readonly dataAsView: boolean;
 
   constructor(
     readonly codec: RecordCodec,
     options: RecordDecoderOptions,
   ) {
     const b = bundledSchemas();
+    this.dataAsView = options.dataAsView === true;
     this.reader = b.reader;
     this.known.set(b.v2023.info.fingerprint, b.v2023);
     this.known.set(b.v2021.info.fingerprint, b.v2021);
@@ -296,7 +298,7 @@ class RecordDecoderImpl implements RecordDecoder {
     offset: number,
     fingerprint: bigint | null,
   ): NuxeoRecord {
-    const r = new BinaryReader(payload, offset);
+    const r = new BinaryReader(payload, offset, this.dataAsView);
     let value: unknown;
     try {
       value = read(r);

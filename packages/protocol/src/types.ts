@@ -24,6 +24,12 @@ export interface RecordDecoderOptions {
    * version or a schema text. Default "2023".
    */
   writerSchema?: RecordSchemaVersion | (string & {});
+  /**
+   * Binary codecs: `data` is a view into the decoded payload instead of a copy. For callers
+   * done with the record before the payload's memory is reused or changed (the ingest parses
+   * `data` at once); saves an allocation and a copy per record. Default false.
+   */
+  dataAsView?: boolean;
 }
 
 /**

@@ -234,6 +234,18 @@ describe("record codec", () => {
     expect(hex(decoded.data as Uint8Array)).toBe(before);
   });
 
+  it("record - dataAsView: the same record, its data a view into the payload", () => {
+    for (const codec of ["avro", "avroBinary", "avroConfluent"] as const) {
+      const options = codec === "avroConfluent" ? { codec, schemaId: 7 } : { codec };
+      const bytes = encodeRecord(sample(), options);
+      const decoder = createRecordDecoder({ codec, dataAsView: true });
+      if (codec === "avroConfluent") decoder.addRegistrySchema(7, RECORD_SCHEMA_2023);
+      const decoded = decoder.decode(bytes);
+      expect(decoded, codec).toEqual(sample());
+      expect((decoded.data as Uint8Array).buffer, codec).toBe(bytes.buffer);
+    }
+  });
+
   it("record - a schema added later decodes records of a newer writer schema (evolution)", () => {
     // A hypothetical next Nuxeo: one more field, with a default, in another position.
     const next = JSON.parse(RECORD_SCHEMA_2023) as { fields: unknown[] };
