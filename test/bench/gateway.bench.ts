@@ -16,7 +16,9 @@
 //    1,000th frame. Goal: <= 50 ms.
 // Each scenario runs on the gateway and on the `ws` baseline (and scenario 1 on bare uWS too);
 // figures are medians. Prints them and rewrites the "gateway" section of test/bench/RESULTS.md.
-// Run alone: `node test/bench/run.mjs gateway` (after `pnpm build`).
+// Run alone: `node test/bench/run.mjs gateway` (after `pnpm build`). BENCH_QUICK=1 runs the
+// gateway's fan-out and replay only and leaves RESULTS.md alone; BENCH_SERVER_PROF=<dir> writes
+// the server processes' CPU profiles there.
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -108,7 +110,13 @@ interface Server {
 
 async function startServer(mode: Mode, natsUrl: string, id: string): Promise<Server> {
   const child = fork(join(here, "gateway-server.js"), [mode, natsUrl, `${id}.`, `${id}_`], {
-    execArgv: ["--expose-gc"],
+    // BENCH_SERVER_PROF=<dir>: a V8 CPU profile of each server process there.
+    execArgv: [
+      "--expose-gc",
+      ...(process.env.BENCH_SERVER_PROF
+        ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF}`]
+        : []),
+    ],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = await ask<{ type: string; port: number; fds: number }>(child, "ready");
@@ -583,8 +591,10 @@ const natsPid = Number(
 const idleResults: Record<Mode, IdleResult[]> = { gateway: [], ws: [], raw: [] };
 const fanoutResults: FanoutResult[] = [];
 const replayResults: ReplayResult[] = [];
+/** BENCH_QUICK=1: the gateway's fan-out and replay only, RESULTS.md untouched (A/B tries). */
+const quick = process.env.BENCH_QUICK === "1";
 try {
-  for (const mode of ["gateway", "ws", "raw"] as Mode[]) {
+  for (const mode of (quick ? [] : ["gateway", "ws", "raw"]) as Mode[]) {
     const runs = mode === "gateway" ? IDLE_RUNS : 1;
     for (let r = 0; r < runs; r++) {
       const res = await idle(mode, nats.url, limits.soft);
@@ -598,7 +608,7 @@ try {
       );
     }
   }
-  for (const mode of ["gateway", "ws"] as Mode[]) {
+  for (const mode of (quick ? ["gateway"] : ["gateway", "ws"]) as Mode[]) {
     const id = randomName("gwb");
     const names = new Names({ prefix: `${id}_`, subjectPrefix: `${id}.` });
     const replayUser = "replay-user";
@@ -628,6 +638,7 @@ try {
 } finally {
   await nats.stop();
 }
+if (quick) process.exit(0);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 const loadAtEnd = loadavg()[0] ?? 0;
