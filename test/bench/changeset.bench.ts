@@ -23,7 +23,7 @@
 // rewritten: do not commit such a run). BENCH_QUICK=1 stops after the throughput figure (RESULTS.md
 // untouched); BENCH_WORKER_PROF=<dir> writes the worker's CPU profile there.
 import { fork, type ChildProcess } from "node:child_process";
-import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { openSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +31,7 @@ import { connectNatsBus, type Bus } from "@drivecast/bus";
 import {
   buildSummary,
   computeEvent,
+  createDocEventDecoder,
   createPendingChanges,
   DEFAULT_CHANGESET_CONFIG,
   feedCodec,
@@ -47,6 +48,7 @@ import {
 } from "@drivecast/protocol";
 import { randomName, startNatsServer } from "@drivecast/testkit";
 import { groupsOf, rootEntries, worldEvents } from "./changeset-world.js";
+import { updateResults } from "./results.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -240,6 +242,8 @@ function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; by
   const encoded: Uint8Array[] = [];
   while (encoded.length < 50_000)
     for (const e of events.next()) encoded.push(eventCodec.encode(e.event));
+  // The worker's decoder (it shares equal ancestors between events), warmed as in the worker.
+  const decodeEvent = createDocEventDecoder();
   const contexts = new Map<string, UserContext>();
   const ctx = (u: string): UserContext => {
     let c = contexts.get(u);
@@ -270,7 +274,7 @@ function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; by
   const best = { decodeUs: Infinity, computeUs: Infinity, flushUs: Infinity };
   for (let run = 0; run < 5; run++) {
     let t = cpu();
-    const decoded = encoded.map((b) => eventCodec.decode(b));
+    const decoded = encoded.map((b) => decodeEvent(b));
     best.decodeUs = Math.min(best.decodeUs, (cpu() - t) / encoded.length);
     t = cpu();
     const changes: FileSystemItemChange[][] = [];
@@ -412,27 +416,6 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function updateResults(section: string): void {
-  // Compiled to .cache/bench/: the document lives in test/bench/ of the same checkout.
-  const file = fileURLToPath(new URL("../../test/bench/RESULTS.md", import.meta.url));
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = "# Benchmarks\n\nFigures written by `node test/bench/run.mjs` (see test/bench/).\n";
-  }
-  const start = "<!-- changeset:start -->";
-  const end = "<!-- changeset:end -->";
-  const block = `${start}\n${section}\n${end}`;
-  const i = text.indexOf(start);
-  const j = text.indexOf(end);
-  text =
-    i >= 0 && j > i
-      ? text.slice(0, i) + block + text.slice(j + end.length)
-      : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, text);
-}
-
 const loadAtStart = loadavg()[0]!;
 const nats = await startNatsServer({ config: ["max_payload: 8MB"] });
 try {
@@ -457,7 +440,9 @@ try {
   console.log(
     `takeover after SIGKILL: median ${fmt(median(t))} ms, max ${fmt(Math.max(...t))} ms (goal ≤ ${2 * ttl} ms)`,
   );
-  updateResults(`## Changeset
+  updateResults(
+    "changeset",
+    `## Changeset
 
 \`test/bench/changeset.bench.ts\` — ${new Date().toISOString().slice(0, 10)}, ${machine}.
 
@@ -486,7 +471,8 @@ try {
 - Takeover: two workers split the 64 shards, events trickle into every shard, one worker is
   killed; the figure is the time until the survivor processes the last of the dead worker's
   shards again: lease expiry observed (TTL), the next lease round (≤ TTL/3), then the grace of ack
-  wait + 1 s so the dead worker's unacknowledged events are redelivered first, in order.`);
+  wait + 1 s so the dead worker's unacknowledged events are redelivered first, in order.`,
+  );
 } finally {
   await nats.stop();
 }

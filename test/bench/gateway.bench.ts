@@ -20,7 +20,7 @@
 // gateway's fan-out and replay only and leaves RESULTS.md alone; BENCH_SERVER_PROF=<dir> writes
 // the server processes' CPU profiles there.
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,7 @@ import { connectNatsBus } from "@drivecast/bus";
 import { Names, msgpackCodec, nextPosition, shardOf } from "@drivecast/protocol";
 import type { FeedEntry, FileSystemItemChange } from "@drivecast/protocol";
 import { randomName, startNatsServer } from "@drivecast/testkit";
+import { updateResults } from "./results.js";
 
 const feedCodec = msgpackCodec<FeedEntry>();
 const encode = (entry: FeedEntry): Uint8Array => feedCodec.encode(entry);
@@ -553,26 +554,6 @@ async function replay(
 
 // ---------------------------------------------------------------------------------------------
 
-function updateResults(section: string): void {
-  const file = join(process.cwd(), "test", "bench", "RESULTS.md");
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = "# Benchmarks\n\nFigures written by `node test/bench/run.mjs` (see test/bench/).\n";
-  }
-  const start = "<!-- gateway:start -->";
-  const end = "<!-- gateway:end -->";
-  const block = `${start}\n${section}\n${end}`;
-  const i = text.indexOf(start);
-  const j = text.indexOf(end);
-  text =
-    i >= 0 && j > i
-      ? text.slice(0, i) + block + text.slice(j + end.length)
-      : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, text);
-}
-
 const fmt = (n: number, digits = 0): string =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const kib = (bytes: number): string => `${fmt(bytes / 1024, 2)} KiB`;
@@ -699,7 +680,9 @@ console.log(`replay of ${REPLAY_SETS}: gateway ${fmt(g.replay, 1)} ms, ws ${fmt(
 console.log(`total ${fmt((Date.now() - startedAt) / 1000)} s`);
 
 const goal = (ok: boolean): string => (ok ? "met" : "**not met**");
-updateResults(`## Gateway
+updateResults(
+  "gateway",
+  `## Gateway
 
 \`test/bench/gateway.bench.ts\` — ${new Date().toISOString().slice(0, 10)}, ${machine}; load
 average ${fmt(loadAtStart, 1)} at the start and ${fmt(loadAtEnd, 1)} at the end (other
@@ -736,4 +719,5 @@ other processes' load makes runs vary widely.
 - Replay: one-change sets with their FileSystemItem (${replayBytes}-byte frames); time from the
   device's \`subscribe\` to its ${fmt(REPLAY_SETS)}th frame (history read from JetStream, merged,
   sent in one cork).
-- Run: \`node test/bench/run.mjs gateway\` (after \`pnpm build\`).`);
+- Run: \`node test/bench/run.mjs gateway\` (after \`pnpm build\`).`,
+);

@@ -12,9 +12,7 @@
 // Prints the figures and rewrites the "ingest" section of test/bench/RESULTS.md.
 // Run alone: `node test/bench/run.mjs ingest` (after `pnpm build`); the compiled file also takes
 // `--throughput-only` or `--nuxeo-only` (prints one figure, leaves RESULTS.md alone).
-import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { fileURLToPath } from "node:url";
 import { createMemoryBus, type AppendResult } from "@drivecast/bus";
 import {
   createBaker,
@@ -37,6 +35,7 @@ import {
   type Simulator,
 } from "@drivecast/nuxeo-sim";
 import { Names, auditEntryJson, encodeRecord, watermarkOf } from "@drivecast/protocol";
+import { updateResults } from "./results.js";
 
 const BATCH = 500;
 /** Measured runs (the median is the figure): one run's rate varies by half on this VM. */
@@ -342,27 +341,6 @@ async function nuxeoCost(): Promise<{ perThousand: number; events: number; reque
   }
 }
 
-function updateResults(section: string): void {
-  // Compiled to .cache/bench/: the document lives in test/bench/ of the same checkout.
-  const file = fileURLToPath(new URL("../../test/bench/RESULTS.md", import.meta.url));
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = "# Benchmarks\n\nFigures written by `node test/bench/run.mjs` (see test/bench/).\n";
-  }
-  const start = "<!-- ingest:start -->";
-  const end = "<!-- ingest:end -->";
-  const block = `${start}\n${section}\n${end}`;
-  const i = text.indexOf(start);
-  const j = text.indexOf(end);
-  text =
-    i >= 0 && j > i
-      ? text.slice(0, i) + block + text.slice(j + end.length)
-      : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, text);
-}
-
 if (process.argv.includes("--nuxeo-only")) {
   const n = await nuxeoCost();
   console.log(
@@ -390,7 +368,9 @@ console.log(
 console.log(
   `Nuxeo requests per 1,000 events at steady state: ${n.perThousand.toFixed(1)} (${n.requests} requests for ${n.events} events)`,
 );
-updateResults(`## Ingest
+updateResults(
+  "ingest",
+  `## Ingest
 
 \`test/bench/ingest.bench.ts\` — ${new Date().toISOString().slice(0, 10)}, ${machine}; load
 average ${load} when measured (the machine is shared).
@@ -415,4 +395,5 @@ average ${load} when measured (the machine is shared).
   \`ecm:uuid IN (…)\`) and the simulator's REST server, batches of ${BATCH}, after 2,000 warm-up
   operations; ${n.events.toLocaleString("en-US")} events, ${n.requests} requests. Nearly every
   event touches another document, the costly case: one request per 140 distinct documents of a
-  batch, plus ancestors a move invalidated.`);
+  batch, plus ancestors a move invalidated.`,
+);

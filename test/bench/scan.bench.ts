@@ -11,9 +11,7 @@
 //
 // `node .cache/bench/scan.bench.js [runs]` (default 3); run through `node test/bench/run.mjs scan`.
 import { fork } from "node:child_process";
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connectNatsBus } from "@drivecast/bus";
 import { createNuxeoClient, type NuxeoClient } from "@drivecast/nuxeo";
@@ -27,6 +25,7 @@ import {
 } from "@drivecast/protocol";
 import { startNatsServer } from "@drivecast/testkit";
 import { createScrollService } from "@drivecast/changeset";
+import { updateResults } from "./results.js";
 
 const DESCENDANTS = 100_000;
 const BATCH = 1000;
@@ -289,9 +288,11 @@ async function main(): Promise<void> {
     "- Nuxeo answer time: the sum of the request durations the Nuxeo client saw (the scroll's " +
       "listing overlaps with its batches). Scanning side CPU: this process, the simulator runs " +
       "in another.",
-    "- nuxeo-sim answers each NXQL query by scanning its whole repository, so each query costs " +
-      "O(repository) here, unlike Nuxeo's indexed queries: compare the request and document " +
-      "counts, and read wall times as the simulator's.",
+    "- nuxeo-sim finds the candidates of `ecm:ancestorId`, `ecm:parentId` and `ecm:uuid` " +
+      "conditions from its tree, but evaluates a query's whole result (permission checks " +
+      "included) for every page it serves, so each page of the scroll's listing costs " +
+      "O(descendants) here, unlike Nuxeo's indexed, paged queries: compare the request and " +
+      "document counts, and read wall times as the simulator's.",
     "- The recursive listing builds no items (a Drive client gets them from Nuxeo); the scroll " +
       "builds every item for the user (ACL checks, ids, paths).",
     "",
@@ -299,18 +300,7 @@ async function main(): Promise<void> {
   const text = lines.join("\n");
   console.log(`\n${text}`);
 
-  const file = join(process.cwd(), "test", "bench", "RESULTS.md");
-  const current = existsSync(file)
-    ? readFileSync(file, "utf8")
-    : "# Benchmark results\n\nWritten by `node test/bench/run.mjs`; one section per benchmark.\n\n";
-  const start = current.indexOf("## Remote scan");
-  let updated: string;
-  if (start < 0) updated = `${current.trimEnd()}\n\n${text}`;
-  else {
-    const next = current.indexOf("\n## ", start + 1);
-    updated = current.slice(0, start) + text + (next < 0 ? "" : current.slice(next + 1));
-  }
-  writeFileSync(file, updated.endsWith("\n") ? updated : `${updated}\n`);
+  updateResults("scan", text);
 
   scroll.close();
   await gatewayBus.close();

@@ -25,6 +25,8 @@ export type {
   ShardLease,
 } from "./leases.js";
 export { createFeedWriter, feedCodec, WRITER_HEADER } from "./feeds.js";
+export { createDocEventDecoder } from "./event-decoder.js";
+export type { DocEventDecoderOptions } from "./event-decoder.js";
 export type { FeedWriter, FeedHead, AppendOutcome } from "./feeds.js";
 export { createWindowController } from "./window.js";
 export type { WindowController, WindowOptions } from "./window.js";

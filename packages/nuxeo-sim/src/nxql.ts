@@ -360,6 +360,30 @@ export function matcher(
   };
 }
 
+/**
+ * The uids of the documents a query can match at most, from its indexed conditions
+ * (`ecm:uuid =`/`IN`, `ecm:parentId =`, `ecm:ancestorId =`: the smallest of them), or null when
+ * it has none. `childrenOf` and `descendantsOf` answer with uids (empty for an unknown one). Nuxeo
+ * answers such conditions from indexes; without this, each query (each page of a scroll's
+ * listing, each batched snapshot fetch) scanned the whole repository.
+ */
+export function indexedCandidates(
+  q: CompiledQuery,
+  childrenOf: (uid: string) => readonly string[],
+  descendantsOf: (uid: string) => readonly string[],
+): Set<string> | null {
+  let best: Set<string> | null = null;
+  for (const c of q.conditions) {
+    let uids: readonly string[] | null = null;
+    if (c.field === "ecm:uuid" && (c.op === "=" || c.op === "IN")) uids = c.values.map(String);
+    else if (c.field === "ecm:parentId" && c.op === "=") uids = childrenOf(String(c.values[0]));
+    else if (c.field === "ecm:ancestorId" && c.op === "=")
+      uids = descendantsOf(String(c.values[0]));
+    if (uids !== null && (best === null || uids.length < best.size)) best = new Set(uids);
+  }
+  return best;
+}
+
 export function sorter(q: CompiledQuery): ((a: DocState, b: DocState) => number) | null {
   if (q.orderBy.length === 0) return null;
   return (a, b) => {

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { NxqlSyntaxError } from "./errors.js";
-import { matcher, parseNxql, sorter } from "./nxql.js";
+import { indexedCandidates, matcher, parseNxql, sorter } from "./nxql.js";
 import {
   renderDocument,
   renderDocumentPage,
@@ -167,10 +167,20 @@ export async function startRestServer(
         ? maxPageSize
         : Math.min(Math.floor(pageSizeParam), maxPageSize);
     const match = matcher(compiled, (d) => repo.ancestorsOf(d));
+    const only = indexedCandidates(
+      compiled,
+      (uid) => repo.find(uid)?.children ?? [],
+      (uid) => {
+        const doc = repo.find(uid);
+        return doc === undefined ? [] : repo.subtree(doc).map((d) => d.uid);
+      },
+    );
     // Nuxeo filters query results by the Browse permission of the caller (admins see all).
+    // Results keep creation order whichever way the candidates were found.
     const hits: DocState[] = [];
     for (const d of repo.all()) {
       if (d.repository !== repository) continue;
+      if (only !== null && !only.has(d.uid)) continue;
       if (match(d) && repo.can(user, "Browse", d)) hits.push(d);
     }
     const sort = sorter(compiled);

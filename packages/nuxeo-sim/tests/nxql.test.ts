@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NxqlSyntaxError } from "../src/mod.js";
-import { parseNxql } from "../src/nxql.js";
+import { indexedCandidates, parseNxql } from "../src/nxql.js";
 
 describe("nxql", () => {
   it("nxql - parses AND-ed conditions, IN lists, STARTSWITH and ORDER BY", () => {
@@ -35,5 +35,32 @@ describe("nxql", () => {
     ]) {
       expect(() => parseNxql(bad), bad).toThrow(NxqlSyntaxError);
     }
+  });
+
+  it("nxql - indexed conditions narrow the candidates to the smallest set; none means all", () => {
+    const children = (uid: string) => (uid === "f" ? ["a", "b", "c"] : []);
+    const descendants = (uid: string) => (uid === "f" ? ["a", "b", "c", "d", "e"] : []);
+    const of = (q: string) => {
+      const c = indexedCandidates(parseNxql(q), children, descendants);
+      return c === null ? null : [...c].sort();
+    };
+    expect(of("SELECT * FROM Document WHERE ecm:ancestorId = 'f'")).toEqual([
+      "a",
+      "b",
+      "c",
+      "d",
+      "e",
+    ]);
+    expect(of("SELECT * FROM Document WHERE ecm:ancestorId = 'f' AND ecm:parentId = 'f'")).toEqual([
+      "a",
+      "b",
+      "c",
+    ]);
+    expect(
+      of("SELECT * FROM Document WHERE ecm:parentId = 'f' AND ecm:uuid IN ('x', 'y')"),
+    ).toEqual(["x", "y"]);
+    expect(of("SELECT * FROM Document WHERE ecm:ancestorId = 'gone'")).toEqual([]);
+    // Not indexed: every document is a candidate.
+    expect(of("SELECT * FROM Document WHERE ecm:uuid != 'x' AND ecm:isTrashed = 0")).toBeNull();
   });
 });
