@@ -28,6 +28,12 @@ describe("subjects", () => {
     for (const u of USERS) expect(userFromToken(userToken(u))).toBe(u);
   });
 
+  it("userToken - is exactly base64url of the UTF-8 bytes, every length and alphabet", () => {
+    const ids = [...USERS, "", "a", "ab", "abc", "abcd", "é", "éa", "\u007f", "~~~", ">>?"];
+    for (let n = 0; n < 12; n++) ids.push("ÿz".repeat(n), "q".repeat(n));
+    for (const u of ids) expect(userToken(u), u).toBe(Buffer.from(u, "utf8").toString("base64url"));
+  });
+
   it("userToken - is a single NATS subject token (base64url, no padding)", () => {
     for (const u of USERS) expect(userToken(u)).toMatch(/^[A-Za-z0-9_-]*$/);
     expect(userToken("alice")).toBe("YWxpY2U");
