@@ -165,6 +165,8 @@ async function natsThroughput(natsUrl: string): Promise<{
       execArgv: [
         "--expose-gc",
         "--max-old-space-size=4096",
+        // As the README recommends for changeset workers (and deploy/ sets).
+        "--max-semi-space-size=64",
         ...(process.env.BENCH_WORKER_PROF
           ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`]
           : []),
@@ -460,14 +462,17 @@ try {
   team folder (one DocEvent per shard holding members, ~1.6 users each), all published before the
   worker started. The rate is DocEvents acknowledged (each one's change sets stored first) per
   CPU-second of the worker over the measured pass; warm-up (activations) ran at ${fmt(n.warmRate)} /CPU-s.
-  Default settings: quiet period 250 ms, maximum delay 2 s, flush budget ${fmt(DEFAULT_CHANGESET_CONFIG.flushBudgetPerSecond)} sets/s.
-- Where the rest of the CPU goes (V8 profile of the worker process): the NATS client's
-  requests — one double acknowledgement per DocEvent and one JetStream publish per stored set,
-  each allocating three Error objects with stack traces (nats.js async traces) and a timer —
-  and the garbage they leave (~20 % GC). With \`Error.stackTraceLimit = 0\` and fire-and-forget
-  acknowledgements patched into the worker the same load ran ~45 % faster (3,607 → 5,201 /CPU-s,
-  20,000 users); the in-process costs above bound one core at ~12,000 DocEvents/s, most of it
-  decoding the 2.5 KB msgpack DocEvents (each carries its ancestors' snapshots and ACLs).
+  Default settings (and the recommended \`NODE_OPTIONS=--max-semi-space-size=64\`; without it the
+  rate was ~14 % lower): quiet period 250 ms, maximum delay 2 s, flush budget ${fmt(DEFAULT_CHANGESET_CONFIG.flushBudgetPerSecond)} sets/s.
+- Where the CPU goes (V8 profile of the worker at 100,000 users, measured pass, default V8 young
+  generation): garbage collection 28 %, the NATS client 26 % (per DocEvent a pulled message and an
+  ack publish; per stored set a JetStream publish request, for which nats.js allocates a timer and
+  an Error even when it succeeds), msgpack encoding of the stored sets 11 %, DocEvent decoding 11 %,
+  actors and shards 9 %, change computation 5 %. Recent gains, same machine: acks that do not
+  wait for the server's confirmation (a lost ack is a redelivery the watermark recognises) and
+  nats.js async traces off took the worker from 3,224 to 4,368 /CPU-s at 20,000 users
+  (BENCH_USERS=20000), the DocEvent decoder sharing equal ancestor snapshots to ~6,000; at
+  100,000 users the gain is smaller (~4,400) until the young-generation setting (~5,100).
 - Takeover: two workers split the 64 shards, events trickle into every shard, one worker is
   killed; the figure is the time until the survivor processes the last of the dead worker's
   shards again: lease expiry observed (TTL), the next lease round (≤ TTL/3), then the grace of ack
