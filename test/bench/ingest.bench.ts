@@ -387,7 +387,9 @@ average ${load} when measured (the machine is shared).
   come from an in-process map (a new object per fetch, as a response would be) and ancestors from
   the folder cache; publishes are acknowledged at once (${t.routedShare.toFixed(2)} DocEvents per
   record), so this is the pipeline's own cost: decode, JSON parse, filter, root lookup, bake,
-  route, msgpack. The rate is per second of the process's CPU time (user + system): the
+  route, msgpack. The process runs with the README's \`NODE_OPTIONS=--max-semi-space-size=64\`
+  (\`run.mjs\` passes it; without it the median was ~25 % lower, more of the CPU in GC). The rate
+  is per second of the process's CPU time (user + system): the
   pipeline runs on one thread, and CPU time holds better than wall time on a machine shared with
   other work (both are noisy there: compare runs at a low load average).
 - Nuxeo cost: the simulator's activity workload (create, modify, rename, move under the users'
