@@ -17,7 +17,13 @@
 // repository's side of the story at any step.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startNatsServer, type NatsServerHandle } from "@drivecast/testkit";
-import { createWorkload, driveTreeOf, type Workload, type WorkloadOp } from "@drivecast/nuxeo-sim";
+import {
+  createWorkload,
+  driveTreeOf,
+  seededRandom,
+  type Workload,
+  type WorkloadOp,
+} from "@drivecast/nuxeo-sim";
 import { createDriveTree, memoryCursorStore } from "@drivecast/client";
 import type { ChangeEvent, DriveClient, DriveTree, MemoryCursorStore } from "@drivecast/client";
 import { createNodeDriveClient } from "@drivecast/client/node";
@@ -38,18 +44,6 @@ const OPERATIONS = 5_000;
 /** A device drops off or comes back every this many operations. */
 const CHURN_EVERY = 50;
 const SHARDS = 8;
-
-/** The test's own PRNG for device churn (the workload has its own, from the same seed). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Device {
   id: string;
@@ -130,7 +124,8 @@ async function converge(natsUrl: string, brokers: string[], seed: number): Promi
     const { sim } = pipeline;
     const workload = createWorkload(sim, { seed, users: USERS, prefix: `s${seed}-` });
     await workload.setup();
-    const random = mulberry32(seed * 7919);
+    // The test's own sequence for device churn (the workload has its own, from the same seed).
+    const random = seededRandom(seed * 7919);
     for (const user of workload.users) {
       for (let k = 0; k < DEVICES_PER_USER; k++) {
         devices.push({

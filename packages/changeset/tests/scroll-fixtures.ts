@@ -10,6 +10,7 @@ import {
   type Principals,
 } from "../src/compute/index.js";
 import type { ScrollNuxeo } from "../src/scroll.js";
+import { seededRandom } from "@drivecast/nuxeo-sim";
 
 export const REPO = "default";
 
@@ -35,17 +36,6 @@ export interface FakeOptions {
   seed?: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class FakeNuxeo implements ScrollNuxeo {
   private readonly nodes = new Map<string, Node>();
   /** Bumped by every change: cached query results are valid for one version. */
@@ -68,7 +58,7 @@ export class FakeNuxeo implements ScrollNuxeo {
 
   constructor(options: FakeOptions = {}) {
     this.order = options.order ?? "natural";
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     this.root = this.add(null, "", true, [
       { username: "Administrators", permission: "Everything", granted: true },
     ]);

@@ -126,7 +126,8 @@ function writeSnapshot(w: MsgpackWriter, s: DocSnapshot): void {
   }
 }
 
-const snapshotWriter = new MsgpackWriter(4096);
+// Small slabs: cached snapshots keep theirs alive as long as the folder cache keeps them.
+const snapshotWriter = new MsgpackWriter(16 * 1024);
 
 /** A folder snapshot's encoding, kept as long as the snapshot object lives (folder cache). */
 function cachedSnapshot(s: DocSnapshot): Uint8Array {
@@ -195,7 +196,7 @@ export function encodeEvent(
   const prefix = w.length;
   const out: Uint8Array[] = [];
   for (const users of usersLists) {
-    w.truncate(prefix);
+    if (out.length > 0) w.repeatPrefix(prefix);
     w.arrayHeader(users.length);
     for (const user of users) w.string(user);
     out.push(w.bytes());

@@ -1,5 +1,5 @@
 // A msgpack writer for the ingest's hot path: plain JSON-like values (objects, arrays, strings,
-// numbers, booleans, null, Uint8Array) into one reused buffer, with the bytes of object keys
+// numbers, booleans, null, Uint8Array) into shared slabs, with the bytes of object keys
 // cached (DocEvents and snapshots use a few dozen keys). It writes standard msgpack with the same
 // choices as @msgpack/msgpack (smallest int form, float64 for the rest, undefined object values
 // left out), so the protocol's codec decodes its output to the same value.
@@ -9,70 +9,72 @@
 const MAX_CACHED_KEYS = 2_048;
 
 /**
- * Messages are carved out of shared slabs: one allocation per 256 KiB instead of one per
- * message (allocation was the next cost after encoding). A slab lives as long as one of its
- * messages does; messages live until published, so that is short.
+ * Messages are written straight into slabs and handed out as views of them: one allocation per
+ * slab instead of one per message, and no copy (allocating, then copying out of a scratch
+ * buffer, were the next costs after encoding). A slab lives as long as one of its messages does:
+ * events until published, so briefly; cached snapshots as long as the folder cache keeps them.
  */
 const SLAB_SIZE = 256 * 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-let slabUsed = 0;
 
 export class MsgpackWriter {
   private buf: Buffer;
-  /** The same memory as a plain Uint8Array: its slice() copies without Buffer's species. */
-  private view: Uint8Array;
+  /** Where the message being written starts in `buf`. */
+  private start = 0;
   private pos = 0;
+  /** The message `bytes()` handed out last (`repeatPrefix` copies from it). */
+  private last: Uint8Array = new Uint8Array(0);
   private readonly keys = new Map<string, Buffer>();
 
-  constructor(initialSize = 16 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialSize);
-    this.view = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  /** `slabSize`: bytes per slab (a message larger than that gets a slab of its own). */
+  constructor(private readonly slabSize = SLAB_SIZE) {
+    this.buf = Buffer.allocUnsafeSlow(slabSize);
   }
 
-  /** Bytes written since reset(). */
+  /** Bytes of the message written so far. */
   get length(): number {
-    return this.pos;
+    return this.pos - this.start;
   }
 
-  /** Starts a new message. */
+  /** Starts the message again (drops what was written since the last `bytes()`). */
   reset(): this {
-    this.pos = 0;
+    this.pos = this.start;
     return this;
   }
 
-  /** Forgets what was written after the first `length` bytes. */
-  truncate(length: number): void {
-    this.pos = Math.min(this.pos, length);
-  }
-
-  /** A copy of what was written since reset(). */
+  /**
+   * The message written since the last `bytes()`/`reset()`, as a view that stays valid: the
+   * writer moves on to fresh bytes of the slab for the next message.
+   */
   bytes(): Uint8Array {
-    const n = this.pos;
-    if (n > SLAB_SIZE / 8) return this.view.slice(0, n);
-    if (slabUsed + n > SLAB_SIZE) {
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabUsed = 0;
-    }
-    this.buf.copy(slab, slabUsed, 0, n);
-    const out = new Uint8Array(slab.buffer, slabUsed, n);
+    const out = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.start, this.length);
+    this.last = out;
     // Keep views 8-byte aligned, as Node's own buffer pool does.
-    slabUsed = (slabUsed + n + 7) & ~7;
+    this.start = this.pos = Math.min((this.pos + 7) & ~7, this.buf.length);
     return out;
   }
 
-  /** Copies what was written since reset() into `target` at `offset`. */
+  /** Starts a new message with the first `length` bytes of the one `bytes()` handed out last. */
+  repeatPrefix(length: number): void {
+    this.reset();
+    this.ensure(length);
+    this.buf.set(this.last.subarray(0, length), this.pos);
+    this.pos += length;
+  }
+
+  /** Copies the message written so far into `target` at `offset`. */
   copyTo(target: Uint8Array, offset: number): void {
-    target.set(this.view.subarray(0, this.pos), offset);
+    target.set(this.buf.subarray(this.start, this.pos), offset);
   }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
+    // The slab is full: the message so far moves to the start of a new one.
+    const length = this.length;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.slabSize, 2 * (length + n)));
+    this.buf.copy(next, 0, this.start, this.pos);
     this.buf = next;
-    this.view = new Uint8Array(next.buffer, next.byteOffset, next.byteLength);
+    this.start = 0;
+    this.pos = length;
   }
 
   raw(bytes: Uint8Array): void {
@@ -127,9 +129,10 @@ export class MsgpackWriter {
   key(k: string): void {
     let bytes = this.keys.get(k);
     if (bytes === undefined) {
-      const at = this.pos;
+      // Relative: writing the string may move the message to a new slab.
+      const at = this.length;
       this.string(k);
-      bytes = Buffer.from(this.buf.subarray(at, this.pos));
+      bytes = Buffer.from(this.buf.subarray(this.start + at, this.pos));
       if (this.keys.size < MAX_CACHED_KEYS) this.keys.set(k, bytes);
       return;
     }
@@ -311,5 +314,5 @@ export class MsgpackWriter {
 export function keyBytes(key: string): Uint8Array {
   const w = new MsgpackWriter(64);
   w.string(key);
-  return w.bytes().slice();
+  return w.bytes();
 }

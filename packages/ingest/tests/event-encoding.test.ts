@@ -129,4 +129,35 @@ describe("event encoding", () => {
       expect(decoded).toEqual(expected);
     }
   });
+
+  it("encoding - messages stay valid while later ones fill and overflow slabs", () => {
+    // A tiny slab: nearly every message moves to a new one midway, keys included.
+    const w = new MsgpackWriter(32);
+    const values = Array.from({ length: 50 }, (_, i) => ({
+      [`key-${i % 7}`]: "v".repeat(i),
+      n: i,
+      nested: { [`key-${i % 7}`]: [i, "é"] },
+    }));
+    const out = values.map((v) => {
+      w.reset().value(v);
+      return w.bytes();
+    });
+    expect(out.map((b) => codec.decode(b))).toEqual(values);
+  });
+
+  it("encoding - repeatPrefix starts the next message with the last one's first bytes", () => {
+    const w = new MsgpackWriter(16);
+    w.reset().arrayHeader(3);
+    w.string("shared prefix, longer than a slab");
+    const prefix = w.length;
+    w.value(1);
+    w.value("a");
+    const first = w.bytes();
+    w.repeatPrefix(prefix);
+    w.value(2);
+    w.value("b");
+    const second = w.bytes();
+    expect(codec.decode(first)).toEqual(["shared prefix, longer than a slab", 1, "a"]);
+    expect(codec.decode(second)).toEqual(["shared prefix, longer than a slab", 2, "b"]);
+  });
 });

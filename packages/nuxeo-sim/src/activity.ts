@@ -2,6 +2,7 @@
 // given users' sync roots, acting as those users, so `drivecast all` has something to push.
 // Deterministic for a seed (mulberry32), apart from the timing of ticks.
 import type { SimDocument, Simulator } from "./types.js";
+import { seededRandom } from "./random.js";
 
 export interface ActivityOptions {
   /** Users whose roots get activity; users without roots are skipped. */
@@ -22,21 +23,10 @@ export interface Activity {
   stop(): Promise<void>;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS = ["report", "notes", "budget", "draft", "plan", "photo", "minutes", "spec", "todo"];
 
 export function startActivity(sim: Simulator, options: ActivityOptions): Activity {
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const pick = <T>(items: readonly T[]): T | undefined =>
     items.length === 0 ? undefined : items[Math.floor(random() * items.length)];
   const maxChildren = options.maxChildren ?? 20;

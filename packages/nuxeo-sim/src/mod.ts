@@ -6,6 +6,7 @@ export { callbackAuditSink, memoryAuditSink } from "./audit-sink.js";
 export { kafkaAuditSink } from "./audit-sink-kafka.js";
 export type { KafkaAuditSinkOptions } from "./audit-sink-kafka.js";
 export { startActivity } from "./activity.js";
+export { seededRandom } from "./random.js";
 export type { Activity, ActivityOptions } from "./activity.js";
 export { includesPermission } from "./permissions.js";
 export {

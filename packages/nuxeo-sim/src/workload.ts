@@ -13,6 +13,7 @@
 // them); the simulator's mutations change the repository synchronously, so `next()` returns
 // with the change made and `written` resolves when its audit records reach the sink.
 import type { SimDocument, Simulator } from "./types.js";
+import { seededRandom } from "./random.js";
 
 export type WorkloadOpKind =
   | "createFile"
@@ -134,18 +135,6 @@ export interface Workload {
   labelOf(uid: string): string | undefined;
 }
 
-/** mulberry32: small, fast, and good enough to drive a test workload. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS = [
   "report",
   "notes",
@@ -226,7 +215,7 @@ class WorkloadImpl implements Workload {
     private readonly options: WorkloadOptions,
   ) {
     this.seed = options.seed;
-    this.random = mulberry32(options.seed);
+    this.random = seededRandom(options.seed);
     this.prefix = options.prefix ?? `w${options.seed}-`;
     this.parent = options.parent ?? "/default-domain/workspaces";
     const weights = { ...DEFAULT_WORKLOAD_WEIGHTS, ...options.weights };
