@@ -385,7 +385,7 @@ average ${load} when measured (the machine is shared).
 - Throughput: ${t.records.toLocaleString("en-US")} Nuxeo audit records as the simulator writes
   them (Avro single-object Record + JSON entry; 67 % modifications, 22 % creations, 2 % outside
   every root, 9 % audit events Drive ignores; one file in twenty in a workspace all ${USERS}
-  users sync), ${SHARDS} shards, batches of ${BATCH}; median of ${RUNS} runs after a warm-up. Documents
+  users sync), ${SHARDS} shards, batches of ${BATCH}; median of ${RUNS} runs of ${ROUNDS_PER_RUN} passes each after a warm-up. Documents
   come from an in-process map (a new object per fetch, as a response would be) and ancestors from
   the folder cache; publishes are acknowledged at once (${t.routedShare.toFixed(2)} DocEvents per
   record), so this is the pipeline's own cost: decode, JSON parse, filter, root lookup, bake,

@@ -32,6 +32,7 @@ import {
   syncRootItemId,
 } from "../src/compute/index.js";
 import { createScrollService, type ScrollService } from "../src/scroll.js";
+import { FakeNuxeo, grant as fakeGrant, REPO as FAKE_REPO } from "./scroll-fixtures.js";
 
 const SHARDS = 8;
 const RPC_TIMEOUT_MS = 30_000;
@@ -384,3 +385,88 @@ for (const kind of ["memory", "nats"] as const) {
     });
   });
 }
+
+describe("scroll (nats bus, large)", () => {
+  // The 100,000 descendants over a real nats-server. Nuxeo is the in-process fake here (its
+  // pages cost nothing), so what is tested is the scroll service and the bus at that size: every
+  // batch a NATS request/reply within the payload limit, parents first, every item once.
+  let nats: NatsServerHandle;
+  let workerBus: Bus;
+  let gatewayBus: Bus;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    workerBus = await connectNatsBus({ servers: nats.url });
+    gatewayBus = await connectNatsBus({ servers: nats.url });
+  });
+  afterAll(async () => {
+    await gatewayBus?.close();
+    await workerBus?.close();
+    await nats?.stop();
+  });
+
+  it("scroll - 100,000 descendants, in batches of 1000 through NATS, parents before children", async () => {
+    const fake = new FakeNuxeo({ order: "shuffled", seed: 7 });
+    const ws = fake.folder(fake.root, "ws", [fakeGrant("members")]);
+    let n = 0;
+    for (let a = 0; n < 100_000; a++) {
+      const fa = fake.folder(ws, `a${a}`);
+      n++;
+      for (let b = 0; b < 10 && n < 100_000; b++) {
+        const fb = fake.folder(fa, `b${b}`);
+        n++;
+        for (let f = 0; f < 99 && n < 100_000; f++, n++) fake.file(fb, `f${f}`);
+      }
+    }
+    const names = new Names({ prefix: randomName("p"), subjectPrefix: randomName("s") });
+    const service = createScrollService(
+      {
+        bus: workerBus,
+        names,
+        nuxeo: fake,
+        roots: (user) => (user === "alice" ? [{ repository: FAKE_REPO, uid: ws.uid }] : []),
+        now: () => 0,
+      },
+      { batchWaitMs: 20_000 },
+    );
+    try {
+      for (let s = 0; s < SHARDS; s++) service.serveShard(s);
+      await workerBus.flush();
+      const rootId = syncRootItemId(FAKE_REPO, ws.uid);
+      const ask = async (scrollId: string | null) => {
+        const r: ScrollDescendantsRequest = {
+          type: "scrollDescendants",
+          user: "alice",
+          groups: ["members"],
+          isAdministrator: false,
+          id: rootId,
+          scrollId,
+          batchSize: 1000,
+          keepAliveMs: 60_000,
+        };
+        const bytes = await gatewayBus.request(
+          names.rpcSubject(shardOf("alice", SHARDS)),
+          requestCodec.encode(r),
+          RPC_TIMEOUT_MS,
+        );
+        expect(bytes.length).toBeLessThan(1024 * 1024); // NATS's default max_payload
+        return replyCodec.decode(bytes);
+      };
+      const items: FileSystemItem[] = [];
+      let reply = await ask(null);
+      const scrollId = reply.scrollId;
+      while (reply.fileSystemItems.length > 0) {
+        expect(reply.fileSystemItems.length).toBeLessThanOrEqual(1000);
+        items.push(...reply.fileSystemItems);
+        reply = await ask(scrollId);
+        expect(reply.scrollId).toBe(scrollId);
+      }
+      expect(items).toHaveLength(100_000);
+      expectParentsFirst(items, rootId);
+      // Nuxeo paged, never asked for everything at once.
+      expect(fake.maxPageSize).toBe(1000);
+      expect(fake.requests.query).toBe(100);
+    } finally {
+      service.close();
+    }
+  }, 180_000);
+});
