@@ -210,6 +210,7 @@ class MsgpackReader {
     if (n < 0 || n > MAX_KEY_BYTES) {
       const k = this.value(false);
       if (typeof k !== "string") throw new RangeError("msgpack: a map key that is not a string");
+      if (k === "__proto__") throw new RangeError("msgpack: a __proto__ map key");
       return k;
     }
     this.need(1 + n);
@@ -233,6 +234,8 @@ class MsgpackReader {
     }
     this.pos = start - 1;
     const k = this.value(false) as string;
+    // As @msgpack/msgpack does: such a key would set the object's prototype.
+    if (k === "__proto__") throw new RangeError("msgpack: a __proto__ map key");
     // Only ASCII keys compare char by byte as above.
     if (this.keys.size < MAX_KEYS && k.length === n) this.keys.set(h, k);
     return k;

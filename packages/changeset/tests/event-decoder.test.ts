@@ -80,10 +80,13 @@ describe("event decoder", () => {
     expect(again.ancestors).toEqual([root, a]);
   });
 
-  it("event decoder - truncated input and extra bytes are errors", () => {
+  it("event decoder - truncated input, extra bytes and a __proto__ key are errors", () => {
     const decode = createDocEventDecoder();
     const bytes = codec.encode(event);
     expect(() => decode(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
     expect(() => decode(new Uint8Array([...bytes, 0]))).toThrow(/extra byte/);
+    // { "__proto__": 1 } would set the prototype of the decoded object.
+    const proto = new Uint8Array([0x81, 0xa9, ...new TextEncoder().encode("__proto__"), 0x01]);
+    expect(() => decode(proto)).toThrow(/__proto__/);
   });
 });

@@ -29,7 +29,7 @@ const decoder = new TextDecoder();
 /**
  * Subject-safe, reversible encoding of a user id: base64url of its UTF-8 bytes, no padding.
  * NATS subject tokens may not contain `.`, `*`, `>` or white space; user ids may.
- * (btoa/atob rather than Buffer: this package also runs in browsers, through the client SDK.)
+ * (No Buffer here: this package also runs in browsers, through the client SDK.)
  */
 export function userToken(user: string): string {
   // Computed for every stored change set (subject, message id): from a table, since the
