@@ -8,6 +8,7 @@ import { DriveEventId, type FileSystemItemChange } from "./drive.js";
 /** Changes one user may have pending before the set becomes `hasTooManyChanges`. */
 export const DEFAULT_CHANGE_LIMIT = 1000;
 
+/** Audit events that created the document (Drive passes their ids through unchanged). */
 function isCreation(eventId: string): boolean {
   return eventId === "documentCreated" || eventId === "documentCreatedByCopy";
 }
