@@ -299,21 +299,6 @@ export class RemoteUser {
   }
 }
 
-/** Polls `check` until true; the failure says what was expected. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 export interface DropProxy {
   port: number;
   /** Drops the next server → client text frame whose payload satisfies `pred`. */

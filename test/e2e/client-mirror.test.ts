@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
 import type { ClientHarness, RemoteUser } from "./client-harness.js";
-import { itemId, rootId, startClientHarness, waitFor } from "./client-harness.js";
+import { itemId, rootId, startClientHarness } from "./client-harness.js";
+import { waitFor } from "./harness.js";
 
 const cli = fileURLToPath(new URL("../../packages/client/dist/mirror-cli.js", import.meta.url));
 const cleanup: (() => Promise<void>)[] = [];

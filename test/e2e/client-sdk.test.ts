@@ -11,7 +11,8 @@ import { ContiguityError, createDriveTree, memoryCursorStore } from "@drivecast/
 import type { DriveClient, DriveClientError, DriveTree, RescanEvent } from "@drivecast/client";
 import { createNodeDriveClient, fileCursorStore } from "@drivecast/client/node";
 import type { ClientHarness, RemoteUser } from "./client-harness.js";
-import { itemId, rootId, startClientHarness, startDropProxy, waitFor } from "./client-harness.js";
+import { itemId, rootId, startClientHarness, startDropProxy } from "./client-harness.js";
+import { waitFor } from "./harness.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -405,8 +405,7 @@ class DriveClientImpl implements DriveClient {
       socket = new s.WebSocket(url, [subprotocolOf(s.format)], { headers }) as WebSocketLike;
     } catch (err) {
       const error = new ClientConfigError("WebSocket", `could not open ${url}: ${String(err)}`);
-      this.emit("error", error);
-      this.halt(error);
+      this.fail(error);
       return;
     }
     socket.binaryType = "arraybuffer";
@@ -620,8 +619,7 @@ class DriveClientImpl implements DriveClient {
         "the token was refused and no reauthenticate callback was given; the client stopped",
         cause,
       );
-      this.emit("error", error);
-      this.halt(error);
+      this.fail(error);
       return;
     }
     this.setState("waiting");
@@ -634,8 +632,7 @@ class DriveClientImpl implements DriveClient {
             "the token was refused and reauthenticate gave none; the client stopped",
             cause,
           );
-          this.emit("error", error);
-          this.halt(error);
+          this.fail(error);
           return;
         }
         this.token = token;
@@ -667,6 +664,12 @@ class DriveClientImpl implements DriveClient {
   }
 
   /** Gives up until `start()` is called again. */
+  /** Reports `error` and stops for good. */
+  private fail(error: DriveClientError): void {
+    this.emit("error", error);
+    this.halt(error);
+  }
+
   private halt(error: DriveClientError): void {
     this.started = false;
     this.setState("stopped");

@@ -162,31 +162,7 @@ export function nuxeoRecord(entry: AuditEntry) {
 
 /** The Kafka value Nuxeo writes for an audit entry (codec avro, 2023 schema). */
 export function auditValue(entry: Partial<AuditEntry> & { eventId: string }): Uint8Array {
-  const full: AuditEntry = {
-    category: "eventDocumentCategory",
-    principalName: "Administrator",
-    comment: null,
-    docLifeCycle: "project",
-    docPath: null,
-    docType: "File",
-    docUUID: null,
-    repositoryId: "default",
-    eventDate: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
-    logDate: Date.UTC(2026, 0, 2, 3, 4, 5, 7),
-    extended: {},
-    ...entry,
-  };
-  return encodeRecord(
-    {
-      watermark: watermarkOf(full.eventDate),
-      key: full.docUUID ?? "",
-      data: auditEntryJson(full),
-      flagsAsByte: 0,
-      traceContext: null,
-      appenderThread: null,
-    },
-    { codec: "avro" },
-  );
+  return encodeRecord(nuxeoRecord(auditEntry(entry)), { codec: "avro" });
 }
 
 export interface Rig {
