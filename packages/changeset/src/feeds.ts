@@ -9,9 +9,9 @@
 // shard-stream watermark), so no set is written twice and no change is lost.
 import type { Bus } from "@drivecast/bus";
 import { WrongLastSequenceError } from "@drivecast/bus";
-import { msgpackCodec, userToken, type FeedEntry, type Names } from "@drivecast/protocol";
+import { feedEntryCodec, userToken, type FeedEntry, type Names } from "@drivecast/protocol";
 
-export const feedCodec = msgpackCodec<FeedEntry>();
+export const feedCodec = feedEntryCodec;
 
 /** Header naming the worker that wrote a change set (audits, the takeover tests). */
 export const WRITER_HEADER = "Drivecast-Writer";

@@ -1,14 +1,13 @@
 // msgpack encoding of DocEvents, built for the ingest's hot path. The shards decode them with the
 // protocol's plain msgpack codec; only the way the bytes are put together here differs from
 // `msgpackCodec<DocEvent>().encode(event)`:
-// - one reused writer (msgpack-writer.ts) instead of the generic encoder;
+// - one reused writer (the protocol's MsgpackWriter) instead of the generic encoder;
 // - the ancestors of most events are the same few cached folder snapshots, so each snapshot's
 //   encoding is kept (WeakMap on the snapshot object, which the folder cache shares) and copied;
 // - an event routed to several shards differs only in `users`: the rest is encoded once.
 // Measured (test/bench/ingest.bench.ts): encoding was over half of the per-record cost before,
 // mostly re-encoding the same ancestor snapshots.
-import type { DocEvent, DocSnapshot } from "@drivecast/protocol";
-import { MsgpackWriter, keyBytes } from "./msgpack-writer.js";
+import { MsgpackWriter, keyBytes, type DocEvent, type DocSnapshot } from "@drivecast/protocol";
 
 const writer = new MsgpackWriter();
 

@@ -21,6 +21,8 @@ export {
 export { DEFAULT_CHANGE_LIMIT, createPendingChanges, coalesce } from "./coalesce.js";
 export type { PendingChanges, PendingChangesOptions } from "./coalesce.js";
 export { msgpackCodec } from "./codec.js";
+export { MsgpackWriter, keyBytes } from "./msgpack-writer.js";
+export { feedEntryCodec } from "./feed-codec.js";
 export type { Codec } from "./codec.js";
 export {
   TOP_LEVEL_ID,
