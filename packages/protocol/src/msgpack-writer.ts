@@ -80,8 +80,12 @@ export class MsgpackWriter {
   }
 
   private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    // The slab is full: the message so far moves to the start of a new one.
+    // Kept this small so that V8 inlines it into every writer method; the rare case is apart.
+    if (this.pos + n > this.buf.length) this.nextSlab(n);
+  }
+
+  /** The slab is full: the message so far moves to the start of a new one. */
+  private nextSlab(n: number): void {
     const length = this.length;
     const next = new Uint8Array(Math.max(this.slabSize, 2 * (length + n)));
     next.set(this.buf.subarray(this.start, this.pos));
