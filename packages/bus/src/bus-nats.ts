@@ -8,8 +8,10 @@
 //   retriable error (TimeoutError, DisconnectedError, BusError{retriable}). Nothing is dropped
 //   silently: an append that timed out may still have been stored, so appends carry a msgId and
 //   the retry is deduplicated by the server.
-// - Compare-and-set appends use Nats-Expected-Last-Subject-Sequence; the v3 client writes the
-//   header for any number including 0, and the server reads 0 as "no message on this subject".
+// - Appends are JetStream publishes whose PubAcks come back through one wildcard reply
+//   subscription (publish-mux.ts), not one nats.js request each (a timer and an Error apiece).
+// - Compare-and-set appends use Nats-Expected-Last-Subject-Sequence, written for any number
+//   including 0, which the server reads as "no message on this subject".
 //   Error 10071 (wrong last sequence) becomes WrongLastSequenceError. The server runs that check
 //   before the msgId one, so the retry of a CAS append whose ack was lost would look like a
 //   conflict: when the subject's last message carries the same msgId, it is reported as the
@@ -71,6 +73,7 @@ import {
   WrongRevisionError,
 } from "./errors.js";
 import { silentLogger, type BusLogger } from "./log.js";
+import { NoStreamError, PublishMux, type PubAckReply } from "./publish-mux.js";
 import {
   ACK,
   ERROR_CODE_HEADER,
@@ -131,6 +134,7 @@ const PULL_GRACE_MS = 2_000;
 const READ_BATCH = 256;
 const KV_OPERATION_HEADER = "KV-Operation";
 const MSG_ID_HEADER = "Nats-Msg-Id";
+const EXPECTED_LAST_SUBJECT_SEQ_HEADER = "Nats-Expected-Last-Subject-Sequence";
 
 /** Connects to NATS (reconnecting forever) and returns the Bus over that one connection. */
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
@@ -207,6 +211,7 @@ class NatsBus implements Bus {
           break;
         case "close":
           this.connected = false;
+          this.streams.mux.close();
           break;
         case "error":
           this.log.error({ err: s.error }, "bus: NATS reported an error");
@@ -367,16 +372,20 @@ class NatsBus implements Bus {
     await Promise.allSettled([...this.served].map((s) => s.drain()));
     await Promise.allSettled([...this.inFlight]);
     this.streams.closeAll();
+    await this.streams.appendsSettled();
     try {
       await this.nc.drain();
     } catch {
       await this.nc.close().catch(() => {});
     }
+    this.streams.mux.close();
   }
 }
 
 class NatsStreams implements Streams {
   private readonly consumers = new Set<NatsConsumer>();
+  /** Appends and their acknowledgements (publish-mux.ts). */
+  readonly mux: PublishMux;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -384,7 +393,17 @@ class NatsStreams implements Streams {
     private readonly jsm: JetStreamManager,
     private readonly log: BusLogger,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.mux = new PublishMux(nc, timeoutMs);
+  }
+
+  /** Waits (at most the bus timeout) until every append sent has its acknowledgement. */
+  async appendsSettled(): Promise<void> {
+    const until = Date.now() + this.timeoutMs;
+    while (this.mux.size > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
 
   async ensure(config: StreamConfig): Promise<StreamInfo> {
     const sc = toNatsStreamConfig(config);
@@ -422,23 +441,40 @@ class NatsStreams implements Streams {
   }
 
   async append(subject: string, data: Uint8Array, options?: AppendOptions): Promise<AppendResult> {
+    // The headers JetStream reads, as nats.js's publish would set them.
     let h: MsgHdrs | undefined;
-    if (options?.headers) {
+    if (
+      options?.headers ||
+      options?.msgId !== undefined ||
+      options?.expectedLastSubjectSeq !== undefined
+    ) {
       h = natsHeaders();
-      for (const [k, v] of Object.entries(options.headers)) h.set(k, headerValue(v));
+      if (options.headers) {
+        for (const [k, v] of Object.entries(options.headers)) h.set(k, headerValue(v));
+      }
+      if (options.msgId !== undefined) h.set(MSG_ID_HEADER, options.msgId);
+      if (options.expectedLastSubjectSeq !== undefined) {
+        h.set(EXPECTED_LAST_SUBJECT_SEQ_HEADER, String(options.expectedLastSubjectSeq));
+      }
     }
+    let reply: PubAckReply;
     try {
-      const pa = await this.js.publish(subject, data, {
-        msgID: options?.msgId,
-        expect:
-          options?.expectedLastSubjectSeq === undefined
-            ? undefined
-            : { lastSubjectSequence: options.expectedLastSubjectSeq },
-        headers: h,
-        timeout: this.timeoutMs,
-      });
-      return { stream: pa.stream, seq: pa.seq, duplicate: pa.duplicate };
+      reply = await this.mux.publish(subject, data, h);
     } catch (err) {
+      if (err instanceof NoStreamError) {
+        throw new BusError(
+          `append to ${subject}: nothing answered (no stream stores that subject, or JetStream is restarting); check the stream, then retry`,
+          { cause: err, retriable: true },
+        );
+      }
+      throw mapError(err, `append to ${subject}`);
+    }
+    if (reply.error !== undefined) {
+      const err = new JetStreamApiError({
+        code: reply.error.code,
+        err_code: reply.error.err_code ?? 0,
+        description: reply.error.description ?? "",
+      });
       if (isWrongLastSequence(err)) {
         const stored =
           options?.msgId === undefined ? null : await this.storedAsLast(subject, options.msgId);
@@ -447,6 +483,12 @@ class NatsStreams implements Streams {
       }
       throw mapError(err, `append to ${subject}`);
     }
+    if (typeof reply.stream !== "string" || reply.stream === "" || typeof reply.seq !== "number") {
+      throw new BusError(`append to ${subject}: the server's acknowledgement is not a PubAck`, {
+        retriable: true,
+      });
+    }
+    return { stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true };
   }
 
   /**

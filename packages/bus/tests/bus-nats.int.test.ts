@@ -123,6 +123,22 @@ describe("nats bus - server restarts", () => {
     ]);
   });
 
+  it("append - one still waiting for its acknowledgement when the bus closes is rejected, retriable", async () => {
+    const stream = uniqueName("S");
+    await bus.streams.ensure({ name: stream, subjects: ["r.>"] });
+    await restarting.kill();
+    await eventually(() => !bus.isConnected(), "the bus to notice the server is gone");
+    const pending = bus.streams.append("r.a", enc("x"), { msgId: "m1" }).then(
+      () => "stored" as const,
+      (err: unknown) => err,
+    );
+    await bus.close();
+    const outcome = await pending;
+    expect(outcome).toBeInstanceOf(BusError);
+    expect((outcome as BusError).retriable).toBe(true);
+    await restarting.restart();
+  });
+
   it.each(["restart", "kill -9"])(
     "subscriptions, durable consumers and KV watches carry on after a %s",
     async (how) => {
@@ -182,4 +198,43 @@ describe("nats bus - server restarts", () => {
       }, "the core subscription to receive after the restart");
     },
   );
+});
+
+describe("nats bus - appends in flight", () => {
+  it("append - concurrent appends each get the acknowledgement of their own message", async () => {
+    const bus = await connectNatsBus({ servers: server.url, name: "mux" });
+    try {
+      const stream = uniqueName("M");
+      const root = uniqueName("m");
+      await bus.streams.ensure({ name: stream, subjects: [`${root}.>`] });
+      const n = 2_000;
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          bus.streams.append(`${root}.${i % 7}`, enc(`v${i}`), { msgId: `id-${i}` }),
+        ),
+      );
+      expect(new Set(results.map((r) => r.seq)).size).toBe(n);
+      expect(results.every((r) => r.stream === stream && !r.duplicate)).toBe(true);
+      // Each promise got its own message's sequence: read back what is stored at that sequence.
+      const stored = new Map<number, string>();
+      for (let k = 0; k < 7; k++) {
+        for (const m of await bus.streams.read(stream, `${root}.${k}`, 1)) {
+          stored.set(m.seq, dec(m.data)!);
+        }
+      }
+      results.forEach((r, i) => expect(stored.get(r.seq)).toBe(`v${i}`));
+      // Sent again with the same ids: every one of them reported as the duplicate it is.
+      const again = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          bus.streams.append(`${root}.${i % 7}`, enc(`v${i}`), { msgId: `id-${i}` }),
+        ),
+      );
+      again.forEach((r, i) => {
+        expect(r.duplicate).toBe(true);
+        expect(r.seq).toBe(results[i]!.seq);
+      });
+    } finally {
+      await bus.close();
+    }
+  });
 });

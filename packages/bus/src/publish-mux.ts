@@ -1,0 +1,150 @@
+// JetStream publishes with their acknowledgements multiplexed over one reply subscription.
+//
+// Design: nats.js sends each JetStream publish as a request. Per request it allocates a
+// request object, a timer and a RequestError (its stack trace included, kept in case the
+// request fails), and settles through its own muxer: in the changeset worker, which publishes a
+// stored set for nearly every event, that was the largest cost left in the NATS client. Here,
+// every publish of one connection carries the reply subject `<inbox>.<token>` of a single
+// wildcard subscription, and a pending map (token → promise) settles it when the PubAck comes
+// back.
+// - Order: the subscription is sent before the first publish on the same connection, so the
+//   server knows it before any reply.
+// - Timeouts: no timer per publish. Every publish waits the same time, so the pending map is in
+//   deadline order (insertion order); one interval timer rejects the expired ones from its front.
+// - Lost replies (a disconnect between publish and PubAck) end in that timeout, as nats.js
+//   requests do; the caller retries with the same message id, which the stream deduplicates.
+// - No stream listens on the subject: the server answers the reply subject with a 503 status
+//   (nats.js connects with `no_responders`), which rejects at once.
+// - Closing rejects whatever is pending: no caller waits for a reply that cannot come.
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { DisconnectedError, TimeoutError } from "./errors.js";
+
+/** What the server answers to a JetStream publish. */
+export interface PubAckReply {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code: number; err_code?: number; description?: string };
+}
+
+interface Pending {
+  subject: string;
+  deadline: number;
+  resolve(reply: PubAckReply): void;
+  reject(error: Error): void;
+}
+
+/** The status a NATS server answers with when no subscription takes a request. */
+const NO_RESPONDERS = 503;
+
+export class NoStreamError extends Error {
+  constructor(readonly subject: string) {
+    super(`nothing answered a publish to ${subject} (no stream stores that subject)`);
+  }
+}
+
+export class PublishMux {
+  private prefix = "";
+  private sub: Subscription | null = null;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+  private next = 0;
+  private closed = false;
+  private readonly pending = new Map<string, Pending>();
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Publishes `data` to `subject` and resolves with the server's PubAck (or its error). */
+  publish(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<PubAckReply> {
+    if (this.closed) return Promise.reject(new DisconnectedError("the bus is closed"));
+    if (this.sub === null) this.start();
+    const token = (this.next++).toString(36);
+    return new Promise<PubAckReply>((resolve, reject) => {
+      this.pending.set(token, {
+        subject,
+        deadline: Date.now() + this.timeoutMs,
+        resolve,
+        reject,
+      });
+      try {
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers });
+      } catch (error) {
+        this.pending.delete(token);
+        reject(error as Error);
+      }
+    });
+  }
+
+  /** Rejects every pending publish and stops listening. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    try {
+      this.sub?.unsubscribe();
+    } catch {
+      // The connection is already closed: so is the subscription.
+    }
+    for (const p of this.pending.values()) {
+      p.reject(new DisconnectedError(`publish to ${p.subject}: the bus closed before the reply`));
+    }
+    this.pending.clear();
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  private start(): void {
+    const inbox = createInbox();
+    this.prefix = `${inbox}.`;
+    this.sub = this.nc.subscribe(`${inbox}.*`, {
+      callback: (error, msg) => {
+        if (error === null) this.settle(msg);
+      },
+    });
+    // A quarter of the timeout: a publish is rejected at most 25 % late.
+    this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.timeoutMs / 4));
+    this.sweeper.unref?.();
+  }
+
+  private settle(msg: Msg): void {
+    const token = msg.subject.slice(this.prefix.length);
+    const p = this.pending.get(token);
+    if (p === undefined) return; // Timed out already; the caller retried.
+    this.pending.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === NO_RESPONDERS) {
+      p.reject(new NoStreamError(p.subject));
+      return;
+    }
+    let reply: PubAckReply;
+    try {
+      reply = JSON.parse(this.decoder.decode(msg.data)) as PubAckReply;
+    } catch (error) {
+      p.reject(new Error(`publish to ${p.subject}: the reply is not JSON`, { cause: error }));
+      return;
+    }
+    p.resolve(reply);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline > now) break;
+      this.pending.delete(token);
+      p.reject(
+        new TimeoutError(`publish to ${p.subject}: NATS did not acknowledge in time; retry`),
+      );
+    }
+  }
+}
