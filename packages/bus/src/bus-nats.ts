@@ -73,7 +73,7 @@ import {
   WrongRevisionError,
 } from "./errors.js";
 import { silentLogger, type BusLogger } from "./log.js";
-import { NoStreamError, PublishMux, type PubAckReply } from "./publish-mux.js";
+import { NoStreamError, Outbox, PublishMux, type PubAckReply } from "./publish-mux.js";
 import {
   ACK,
   ERROR_CODE_HEADER,
@@ -372,6 +372,7 @@ class NatsBus implements Bus {
     await Promise.allSettled([...this.served].map((s) => s.drain()));
     await Promise.allSettled([...this.inFlight]);
     this.streams.closeAll();
+    this.streams.outbox.flush();
     await this.streams.appendsSettled();
     try {
       await this.nc.drain();
@@ -386,6 +387,8 @@ class NatsStreams implements Streams {
   private readonly consumers = new Set<NatsConsumer>();
   /** Appends and their acknowledgements (publish-mux.ts). */
   readonly mux: PublishMux;
+  /** Appends and message acknowledgements, written together once per loop turn. */
+  readonly outbox: Outbox;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -394,7 +397,8 @@ class NatsStreams implements Streams {
     private readonly log: BusLogger,
     private readonly timeoutMs: number,
   ) {
-    this.mux = new PublishMux(nc, timeoutMs);
+    this.outbox = new Outbox(nc);
+    this.mux = new PublishMux(nc, this.outbox, timeoutMs);
   }
 
   /** Waits (at most the bus timeout) until every append sent has its acknowledgement. */
@@ -625,6 +629,7 @@ class NatsStreams implements Streams {
     }
     const c = new NatsConsumer(
       this.nc,
+      this.outbox,
       this.jsm,
       config.stream,
       config.durable,
@@ -658,6 +663,7 @@ class NatsConsumer implements Consumer {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly outbox: Outbox,
     private readonly jsm: JetStreamManager,
     private readonly stream: string,
     readonly name: string,
@@ -683,6 +689,7 @@ class NatsConsumer implements Consumer {
       out.push(
         new NatsDelivery(
           this.nc,
+          this.outbox,
           m,
           info.streamSeq,
           info.timeMs,
@@ -723,6 +730,7 @@ class NatsDelivery implements Delivery {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly outbox: Outbox,
     private readonly msg: Msg,
     readonly seq: number,
     readonly time: number,
@@ -780,11 +788,10 @@ class NatsDelivery implements Delivery {
   }
 
   private send(payload: Uint8Array): void {
-    try {
-      this.nc.publish(this.msg.reply!, payload);
-    } catch {
-      // Connection closed: the server redelivers after ack wait, which is what nak asks anyway.
-    }
+    // Through the outbox: a turn's acknowledgements leave in one write, in the order given
+    // (naks in sequence order stay so). If the connection closed meanwhile, the server
+    // redelivers after ack wait, which is what nak asks anyway.
+    this.outbox.publish(this.msg.reply!, payload);
   }
 }
 

@@ -16,6 +16,13 @@
 // - No stream listens on the subject: the server answers the reply subject with a 503 status
 //   (nats.js connects with `no_responders`), which rejects at once.
 // - Closing rejects whatever is pending: no caller waits for a reply that cannot come.
+//
+// Outbox: nats.js writes to the socket once per microtask checkpoint that follows a publish.
+// The changeset publishes from timer callbacks and promise continuations (a stored set, then
+// the acks of its events), each its own checkpoint, so that was a write system call for nearly
+// every message. The outbox holds the publishes of one turn of the event loop and hands them
+// to nats.js together (setImmediate), which writes them at once: at most one turn of latency,
+// in publish order.
 import {
   createInbox,
   type Msg,
@@ -49,6 +56,50 @@ export class NoStreamError extends Error {
   }
 }
 
+interface Outgoing {
+  subject: string;
+  data: Uint8Array;
+  reply: string | undefined;
+  headers: MsgHdrs | undefined;
+  /** The publish failed (connection closed): what to do about it. */
+  onError: ((error: Error) => void) | undefined;
+}
+
+/** Core publishes of one connection, handed to the client together once per loop turn. */
+export class Outbox {
+  private queue: Outgoing[] = [];
+  private scheduled = false;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  publish(
+    subject: string,
+    data: Uint8Array,
+    reply?: string,
+    headers?: MsgHdrs,
+    onError?: (error: Error) => void,
+  ): void {
+    this.queue.push({ subject, data, reply, headers, onError });
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Hands everything queued to the client now (also before closing the connection). */
+  flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (const m of queue) {
+      try {
+        this.nc.publish(m.subject, m.data, { reply: m.reply, headers: m.headers });
+      } catch (error) {
+        m.onError?.(error as Error);
+      }
+    }
+  }
+}
+
 export class PublishMux {
   private prefix = "";
   private sub: Subscription | null = null;
@@ -60,6 +111,7 @@ export class PublishMux {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly outbox: Outbox,
     private readonly timeoutMs: number,
   ) {}
 
@@ -75,12 +127,10 @@ export class PublishMux {
         resolve,
         reject,
       });
-      try {
-        this.nc.publish(subject, data, { reply: this.prefix + token, headers });
-      } catch (error) {
+      this.outbox.publish(subject, data, this.prefix + token, headers, (error) => {
         this.pending.delete(token);
-        reject(error as Error);
-      }
+        reject(error);
+      });
     });
   }
 
