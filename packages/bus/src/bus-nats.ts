@@ -55,7 +55,6 @@ import {
   jetstreamManager,
   type JetStreamClient,
   type JetStreamManager,
-  type StoredMsg,
   type StreamConfig as NatsStreamConfig,
   type StreamInfo as NatsStreamInfo,
   type ConsumerConfig as NatsConsumerConfig,
@@ -73,7 +72,14 @@ import {
   WrongRevisionError,
 } from "./errors.js";
 import { silentLogger, type BusLogger } from "./log.js";
-import { NoStreamError, Outbox, PublishMux, type PubAckReply } from "./publish-mux.js";
+import {
+  NoReplyError,
+  Outbox,
+  PublishMux,
+  type ApiErrorReply,
+  type MsgGetReply,
+  type PubAckReply,
+} from "./publish-mux.js";
 import {
   ACK,
   ERROR_CODE_HEADER,
@@ -85,7 +91,9 @@ import {
   millis,
   nakPayload,
   nanos,
+  fromBase64,
   parseAckSubject,
+  parseHeaderBlock,
   pullRequest,
   userHeaders,
 } from "./nats-wire.js";
@@ -134,6 +142,8 @@ const PULL_GRACE_MS = 2_000;
 const READ_BATCH = 256;
 const KV_OPERATION_HEADER = "KV-Operation";
 const MSG_ID_HEADER = "Nats-Msg-Id";
+const JS_API_PREFIX = "$JS.API";
+const utf8 = new TextEncoder();
 const EXPECTED_LAST_SUBJECT_SEQ_HEADER = "Nats-Expected-Last-Subject-Sequence";
 
 /** Connects to NATS (reconnecting forever) and returns the Bus over that one connection. */
@@ -463,9 +473,9 @@ class NatsStreams implements Streams {
     }
     let reply: PubAckReply;
     try {
-      reply = await this.mux.publish(subject, data, h);
+      reply = (await this.mux.request(subject, data, h)) as PubAckReply;
     } catch (err) {
-      if (err instanceof NoStreamError) {
+      if (err instanceof NoReplyError) {
         throw new BusError(
           `append to ${subject}: nothing answered (no stream stores that subject, or JetStream is restarting); check the stream, then retry`,
           { cause: err, retriable: true },
@@ -474,11 +484,7 @@ class NatsStreams implements Streams {
       throw mapError(err, `append to ${subject}`);
     }
     if (reply.error !== undefined) {
-      const err = new JetStreamApiError({
-        code: reply.error.code,
-        err_code: reply.error.err_code ?? 0,
-        description: reply.error.description ?? "",
-      });
+      const err = apiError(reply.error);
       if (isWrongLastSequence(err)) {
         const stored =
           options?.msgId === undefined ? null : await this.storedAsLast(subject, options.msgId);
@@ -512,15 +518,47 @@ class NatsStreams implements Streams {
   }
 
   async lastBySubject(stream: string, subject: string): Promise<StoredMessage | null> {
+    // The leader answers (not a direct get from any replica), so a message just appended is
+    // seen: CAS loops read, then append with the sequence read. Through the mux: every actor
+    // activation reads its feed head so, and for a user without history the client's request
+    // built two Errors (the request's and the 404's).
+    let reply: MsgGetReply;
     try {
-      // The leader answers (not a direct get from any replica), so a message just appended is
-      // seen: CAS loops read, then append with the sequence read.
-      const sm = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
-      return sm === null ? null : fromStoredMsg(sm);
+      reply = (await this.mux.request(
+        `${JS_API_PREFIX}.STREAM.MSG.GET.${stream}`,
+        utf8.encode(JSON.stringify({ last_by_subj: subject })),
+      )) as MsgGetReply;
     } catch (err) {
+      if (err instanceof NoReplyError) {
+        throw new BusError(
+          `read the last message of ${subject} in ${stream}: JetStream did not answer (restarting?); retry`,
+          { cause: err, retriable: true },
+        );
+      }
+      throw mapError(err, `read the last message of ${subject} in ${stream}`);
+    }
+    if (reply.error !== undefined) {
+      const err = apiError(reply.error);
+      if (err.code === JetStreamApiCodes.NoMessageFound) return null;
       if (isStreamNotFound(err)) throw new StreamNotFoundError(stream, err);
       throw mapError(err, `read the last message of ${subject} in ${stream}`);
     }
+    const m = reply.message;
+    if (m === undefined) {
+      throw new BusError(
+        `read the last message of ${subject} in ${stream}: no message in the reply`,
+        {
+          retriable: true,
+        },
+      );
+    }
+    return {
+      subject: m.subject,
+      seq: m.seq,
+      data: m.data === undefined ? new Uint8Array(0) : fromBase64(m.data),
+      time: Date.parse(m.time),
+      headers: m.hdrs === undefined ? {} : parseHeaderBlock(fromBase64(m.hdrs)),
+    };
   }
 
   async read(
@@ -1154,12 +1192,11 @@ function toStreamInfo(si: NatsStreamInfo): StreamInfo {
   };
 }
 
-function fromStoredMsg(sm: StoredMsg): StoredMessage {
-  return {
-    subject: sm.subject,
-    seq: sm.seq,
-    data: sm.data,
-    time: sm.time.getTime(),
-    headers: userHeaders(sm.header),
-  };
+/** A JetStream API error reply as the client's own error, which mapError knows. */
+function apiError(e: ApiErrorReply): JetStreamApiError {
+  return new JetStreamApiError({
+    code: e.code,
+    err_code: e.err_code ?? 0,
+    description: e.description ?? "",
+  });
 }

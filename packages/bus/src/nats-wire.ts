@@ -1,5 +1,5 @@
 // Wire shapes of the NATS implementation, converted here once: JetStream ack subjects, the pull
-// request body, the headers carrying a request handler's error, header maps.
+// request body, the headers carrying a request handler's error, header maps and blocks.
 import type { MsgHdrs } from "@nats-io/transport-node";
 
 /** Header carrying the code of the error a request handler answered with. */
@@ -95,4 +95,29 @@ export function userHeaders(h: MsgHdrs | undefined): Record<string, string> {
 /** Header values cannot carry CR or LF. */
 export function headerValue(s: string): string {
   return s.replace(/[\r\n]+/g, " ");
+}
+
+/** Bytes of a base64 string (JetStream API replies), as a plain Uint8Array. */
+export function fromBase64(s: string): Uint8Array {
+  const b = Buffer.from(s, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * User headers of a NATS header block (`NATS/1.0[ status]\r\nKey: Value\r\n…\r\n`), the
+ * first value of each key, JetStream's own (`Nats-*`) left out: what `userHeaders` gives for a
+ * delivered message.
+ */
+export function parseHeaderBlock(block: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = new TextDecoder().decode(block).split("\r\n");
+  if (!lines[0]?.startsWith("NATS/")) return out;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim();
+    if (key.toLowerCase().startsWith("nats-") || key in out) continue;
+    out[key] = line.slice(colon + 1).trim();
+  }
+  return out;
 }

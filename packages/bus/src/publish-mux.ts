@@ -1,4 +1,5 @@
-// JetStream publishes with their acknowledgements multiplexed over one reply subscription.
+// JetStream publishes (and the hot JetStream API requests) with their replies multiplexed over
+// one reply subscription.
 //
 // Design: nats.js sends each JetStream publish as a request. Per request it allocates a
 // request object, a timer and a RequestError (its stack trace included, kept in case the
@@ -32,27 +33,50 @@ import {
 } from "@nats-io/transport-node";
 import { DisconnectedError, TimeoutError } from "./errors.js";
 
+/** The error member of a JetStream reply. */
+export interface ApiErrorReply {
+  code: number;
+  err_code?: number;
+  description?: string;
+}
+
 /** What the server answers to a JetStream publish. */
 export interface PubAckReply {
   stream?: string;
   seq?: number;
   duplicate?: boolean;
-  error?: { code: number; err_code?: number; description?: string };
+  error?: ApiErrorReply;
+}
+
+/** What `$JS.API.STREAM.MSG.GET.<stream>` answers. */
+export interface MsgGetReply {
+  message?: {
+    subject: string;
+    seq: number;
+    /** base64 of the header block (`NATS/1.0\r\nKey: Value\r\n…`). */
+    hdrs?: string;
+    /** base64 */
+    data?: string;
+    /** RFC 3339 with nanoseconds */
+    time: string;
+  };
+  error?: ApiErrorReply;
 }
 
 interface Pending {
   subject: string;
   deadline: number;
-  resolve(reply: PubAckReply): void;
+  resolve(reply: unknown): void;
   reject(error: Error): void;
 }
 
 /** The status a NATS server answers with when no subscription takes a request. */
 const NO_RESPONDERS = 503;
 
-export class NoStreamError extends Error {
+/** The server answered 503: no subscription (no stream, no JetStream API) takes the subject. */
+export class NoReplyError extends Error {
   constructor(readonly subject: string) {
-    super(`nothing answered a publish to ${subject} (no stream stores that subject)`);
+    super(`nothing answered a message to ${subject}`);
   }
 }
 
@@ -115,12 +139,15 @@ export class PublishMux {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Publishes `data` to `subject` and resolves with the server's PubAck (or its error). */
-  publish(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<PubAckReply> {
+  /**
+   * Publishes `data` to `subject` and resolves with the JSON the server replies (a PubAck, an
+   * API response; either may carry an `error`).
+   */
+  request(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<unknown> {
     if (this.closed) return Promise.reject(new DisconnectedError("the bus is closed"));
     if (this.sub === null) this.start();
     const token = (this.next++).toString(36);
-    return new Promise<PubAckReply>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       this.pending.set(token, {
         subject,
         deadline: Date.now() + this.timeoutMs,
@@ -174,12 +201,12 @@ export class PublishMux {
     if (p === undefined) return; // Timed out already; the caller retried.
     this.pending.delete(token);
     if (msg.data.length === 0 && msg.headers?.code === NO_RESPONDERS) {
-      p.reject(new NoStreamError(p.subject));
+      p.reject(new NoReplyError(p.subject));
       return;
     }
-    let reply: PubAckReply;
+    let reply: unknown;
     try {
-      reply = JSON.parse(this.decoder.decode(msg.data)) as PubAckReply;
+      reply = JSON.parse(this.decoder.decode(msg.data));
     } catch (error) {
       p.reject(new Error(`publish to ${p.subject}: the reply is not JSON`, { cause: error }));
       return;
