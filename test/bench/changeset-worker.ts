@@ -2,6 +2,9 @@
 // (groups from the synthetic world; no root re-evaluations happen in the benchmark's load), so
 // the process measures the worker alone. Reports its counters, CPU and memory over IPC.
 // argv[2]: JSON `{ natsUrl, config }` (config: a partial ChangesetConfig).
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { connectNatsBus, createLogger, Registry, type Counter } from "@drivecast/bus";
 import {
   DEFAULT_CHANGESET_CONFIG,
@@ -34,9 +37,8 @@ const handle = await startChangeset(
   },
 );
 
-async function events(): Promise<number> {
-  const metric = registry.getSingleMetric("drivecast_changeset_events_total") as
-    Counter | undefined;
+async function total(name: string): Promise<number> {
+  const metric = registry.getSingleMetric(name) as Counter | undefined;
   if (!metric) return 0;
   return (await metric.get()).values.reduce((n, v) => n + v.value, 0);
 }
@@ -46,7 +48,8 @@ async function report(): Promise<void> {
   process.send?.({
     type: "stats",
     at: Date.now(),
-    events: await events(),
+    events: await total("drivecast_changeset_events_total"),
+    activations: await total("drivecast_changeset_actor_activations_total"),
     cpuMicros: process.cpuUsage().user + process.cpuUsage().system,
     rss: m.rss,
     heapUsed: m.heapUsed,
@@ -55,7 +58,18 @@ async function report(): Promise<void> {
 }
 
 setInterval(() => void report(), 100);
-process.on("message", (m: { type: string }) => {
+// The measured pass's CPU profile (BENCH_WORKER_PROF): started and stopped by the benchmark.
+const profiler = new Session();
+process.on("message", (m: { type: string; dir?: string }) => {
+  if (m.type === "profile-start") {
+    profiler.connect();
+    void profiler.post("Profiler.enable").then(() => profiler.post("Profiler.start"));
+  }
+  if (m.type === "profile-stop") {
+    void profiler.post("Profiler.stop").then(({ profile }) => {
+      writeFileSync(join(m.dir!, `worker-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    });
+  }
   if (m.type === "gc") {
     (globalThis as { gc?: () => void }).gc?.();
     void report();

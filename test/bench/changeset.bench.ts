@@ -21,7 +21,7 @@
 // Run alone: `node test/bench/run.mjs changeset` (after `pnpm build`); BENCH_USERS and
 // BENCH_EVENTS shrink the world and the measured pass for a quick try (RESULTS.md is still
 // rewritten: do not commit such a run). BENCH_QUICK=1 stops after the throughput figure (RESULTS.md
-// untouched); BENCH_WORKER_PROF=<dir> writes the worker's CPU profile there.
+// untouched); BENCH_WORKER_PROF=<dir> writes the worker's CPU profile of the measured pass there.
 import { fork, type ChildProcess } from "node:child_process";
 import { openSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -89,41 +89,42 @@ async function writeWorld(bus: Bus, names: Names): Promise<{ roots: number }> {
   return { roots };
 }
 
-/** Publishes the warm-up pass (one event per user) then `MEASURED` random DocEvents. */
-async function publishLoad(bus: Bus, names: Names): Promise<{ warm: number; measured: number }> {
-  const publishAll = async (
-    order: "sequential" | "random",
-    until: (docEvents: number, audit: number) => boolean,
-  ) => {
-    const events = worldEvents({
-      users: USERS,
-      shardCount: SHARDS,
-      teamShare: TEAM_SHARE,
-      userOrder: order,
-      seed: 11,
-    });
-    let n = 0;
-    function* gen() {
-      while (!until(n, events.audit)) {
-        for (const e of events.next()) {
-          n++;
-          yield e;
-        }
+/**
+ * Publishes a pass of DocEvents: `sequential`, the warm-up (one audit event per user);
+ * `random`, the measured load (`MEASURED` DocEvents). Returns how many were published.
+ */
+async function publishPass(
+  bus: Bus,
+  names: Names,
+  order: "sequential" | "random",
+): Promise<number> {
+  const events = worldEvents({
+    users: USERS,
+    shardCount: SHARDS,
+    teamShare: TEAM_SHARE,
+    userOrder: order,
+    seed: 11,
+  });
+  let n = 0;
+  const until = order === "sequential" ? () => events.audit >= USERS : () => n >= MEASURED;
+  function* gen() {
+    while (!until()) {
+      for (const e of events.next()) {
+        n++;
+        yield e;
       }
     }
-    await pool(gen(), 2000, ({ shard, event }) =>
-      bus.streams.append(names.events(shard), eventCodec.encode(event)),
-    );
-    return n;
-  };
-  const warm = await publishAll("sequential", (_n, audit) => audit >= USERS);
-  const measured = await publishAll("random", (n) => n >= MEASURED);
-  return { warm, measured };
+  }
+  await pool(gen(), 2000, ({ shard, event }) =>
+    bus.streams.append(names.events(shard), eventCodec.encode(event)),
+  );
+  return n;
 }
 
 interface Stats {
   at: number;
   events: number;
+  activations: number;
   cpuMicros: number;
   rss: number;
   heapUsed: number;
@@ -145,9 +146,7 @@ async function natsThroughput(natsUrl: string): Promise<{
   const names = new Names({ prefix, subjectPrefix: `${prefix}.` });
   log("NATS: writing 201,000 roots to KV");
   const { roots } = await writeWorld(bus, names);
-  log("NATS: publishing the load");
-  const { warm, measured } = await publishLoad(bus, names);
-  log(`NATS: ${warm} warm-up + ${measured} measured DocEvents published; starting the worker`);
+  log("NATS: starting the worker");
   const child = fork(
     join(here, "changeset-worker.js"),
     [
@@ -157,19 +156,18 @@ async function natsThroughput(natsUrl: string): Promise<{
           workerId: "bench-1",
           shardCount: SHARDS,
           naming: { prefix, subjectPrefix: `${prefix}.` },
+          // Every actor stays active through the run (which takes minutes at 100,000 users):
+          // the figure is the steady state of that many active actors, not re-activations.
+          actorIdleMs: 900_000,
         },
       }),
     ],
     {
-      // BENCH_WORKER_PROF=<dir>: a V8 CPU profile of the worker there.
       execArgv: [
         "--expose-gc",
         "--max-old-space-size=4096",
         // As the README recommends for changeset workers (and deploy/ sets).
         "--max-semi-space-size=64",
-        ...(process.env.BENCH_WORKER_PROF
-          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`]
-          : []),
       ],
       // BENCH_WORKER_LOG=<file>: keep the worker's log lines there.
       stdio: [
@@ -181,27 +179,47 @@ async function natsThroughput(natsUrl: string): Promise<{
     },
   );
   let last: Stats | null = null;
-  let atWarm: Stats | null = null;
-  let atEnd: Stats | null = null;
-  const done = new Promise<void>((resolve) => {
-    child.on("message", (m: { type: string } & Stats) => {
-      if (m.type !== "stats") return;
-      last = m;
-      if (atWarm === null && m.events >= warm) atWarm = m;
-      if (atEnd === null && m.events >= warm + measured) {
-        atEnd = m;
-        resolve();
-      }
+  const next = (until: (m: Stats) => boolean): Promise<Stats> =>
+    new Promise((resolve, reject) => {
+      const exited = (code: number | null) =>
+        reject(new Error(`the worker exited (code ${code}) before the benchmark's end`));
+      const on = (m: { type: string } & Stats) => {
+        if (m.type !== "stats") return;
+        last = m;
+        if (!until(m)) return;
+        child.off("message", on);
+        child.off("exit", exited);
+        resolve(m);
+      };
+      child.on("message", on);
+      child.once("exit", exited);
     });
-  });
   const progress = setInterval(() => {
     if (last)
       log(`NATS: ${last.events} DocEvents acknowledged, RSS ${Math.round(last.rss / 2 ** 20)} MiB`);
   }, 10_000);
-  await done;
+  // The load is published only once the worker owns every shard: a worker leases its shards a
+  // few at a time, and with a backlog waiting the first ones raced through their whole load
+  // (activations and measured events) while the last were still being leased, so no window of
+  // the run had every shard in steady state. The measured pass starts once every user's actor
+  // is active; its events are published then, faster than the worker takes them, so it works
+  // through a backlog as with a load published in advance.
+  await next((m) => m.owned >= SHARDS);
+  log("NATS: the worker owns every shard; publishing the warm-up pass");
+  const warm = await publishPass(bus, names, "sequential");
+  const w = await next((m) => m.events >= warm && m.activations >= USERS);
+  // BENCH_WORKER_PROF=<dir>: a V8 CPU profile of the worker's measured pass there.
+  if (process.env.BENCH_WORKER_PROF) child.send({ type: "profile-start" });
+  log(`NATS: ${warm} warm-up DocEvents handled, every actor active; publishing the measured load`);
+  const measured = await publishPass(bus, names, "random");
+  const e = await next((m) => m.events >= warm + measured);
+  if (process.env.BENCH_WORKER_PROF) {
+    child.send({ type: "profile-stop", dir: process.env.BENCH_WORKER_PROF });
+  }
   clearInterval(progress);
-  const w = atWarm as unknown as Stats;
-  const e = atEnd as unknown as Stats;
+  log(
+    `NATS: measured from ${w.events} to ${e.events} DocEvents acknowledged; actors activated: ${w.activations} before, ${e.activations - w.activations} during`,
+  );
   child.send({ type: "gc" });
   const after = await nextStats(child);
   child.send({ type: "stop" });
