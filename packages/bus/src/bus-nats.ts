@@ -538,8 +538,9 @@ class NatsStreams implements Streams {
       throw mapError(err, `read the last message of ${subject} in ${stream}`);
     }
     if (reply.error !== undefined) {
+      // No message on the subject: the common answer (a user without history), no Error built.
+      if (reply.error.err_code === JetStreamApiCodes.NoMessageFound) return null;
       const err = apiError(reply.error);
-      if (err.code === JetStreamApiCodes.NoMessageFound) return null;
       if (isStreamNotFound(err)) throw new StreamNotFoundError(stream, err);
       throw mapError(err, `read the last message of ${subject} in ${stream}`);
     }
