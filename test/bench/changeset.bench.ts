@@ -251,7 +251,14 @@ function nextStats(child: ChildProcess): Promise<Stats> {
  * 1b: where a DocEvent's CPU goes, in process: decoding it (msgpack), computing its change for
  * each of its users, and building + encoding the change set a flush stores for it.
  */
-function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; bytes: number } {
+function breakdown(): {
+  decodeUs: number;
+  computeUs: number;
+  flushUs: number;
+  /** Mean size of a DocEvent, and of the change set stored for one. */
+  bytes: number;
+  setBytes: number;
+} {
   const events = worldEvents({
     users: USERS,
     shardCount: SHARDS,
@@ -292,6 +299,7 @@ function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; by
     return u.user + u.system;
   };
   const best = { decodeUs: Infinity, computeUs: Infinity, flushUs: Infinity };
+  let setBytes = 0;
   for (let run = 0; run < 5; run++) {
     let t = cpu();
     const decoded = encoded.map((b) => decodeEvent(b));
@@ -310,11 +318,20 @@ function breakdown(): { decodeUs: number; computeUs: number; flushUs: number; by
         upperBound: 1,
         roots: ctx(e.users[0]!).roots,
       });
-      feedCodec.encode({ user: e.users[0]!, lowerBound: 0, summary, eventSeq: 1 });
+      setBytes += feedCodec.encode({
+        user: e.users[0]!,
+        lowerBound: 0,
+        summary,
+        eventSeq: 1,
+      }).length;
     });
     best.flushUs = Math.min(best.flushUs, (cpu() - t) / encoded.length);
   }
-  return { ...best, bytes: encoded.reduce((n, b) => n + b.length, 0) / encoded.length };
+  return {
+    ...best,
+    bytes: encoded.reduce((n, b) => n + b.length, 0) / encoded.length,
+    setBytes: setBytes / (5 * encoded.length),
+  };
 }
 
 /** 3: takeover time after SIGKILL, default lease settings. */
@@ -431,6 +448,57 @@ async function takeover(natsUrl: string): Promise<number[]> {
   return results;
 }
 
+/**
+ * 1c: what the NATS client alone costs per DocEvent, nothing else in the process: pull the
+ * event (the benchmark's size), append one stored set (the size the flush writes, with the
+ * headers the feed writer sets), acknowledge the event. The floor under the worker's figure.
+ */
+async function natsFloor(natsUrl: string, eventBytes: number, setBytes: number): Promise<number> {
+  const n = 60_000;
+  const bus = await connectNatsBus({ servers: natsUrl, name: "floor" });
+  const publisher = await connectNatsBus({ servers: natsUrl, name: "floor-publisher" });
+  try {
+    const root = randomName("floor");
+    await bus.streams.ensure({ name: `${root}_EV`, subjects: [`${root}.ev.>`] });
+    await bus.streams.ensure({ name: `${root}_FEED`, subjects: [`${root}.feed.>`] });
+    const event = new Uint8Array(eventBytes).fill(7);
+    const set = new Uint8Array(setBytes).fill(9);
+    await pool(
+      Array.from({ length: n }, (_, i) => i),
+      2000,
+      (i) => publisher.streams.append(`${root}.ev.${i % SHARDS}`, event),
+    );
+    const consumer = await bus.streams.consumer({
+      stream: `${root}_EV`,
+      durable: "floor",
+      filterSubjects: [`${root}.ev.>`],
+      maxAckPending: 4096,
+    });
+    const started = process.cpuUsage();
+    let done = 0;
+    while (done < n) {
+      const batch = await consumer.fetch(256, 1000);
+      await Promise.all(
+        batch.map(async (d) => {
+          const user = `u${d.seq % USERS}`;
+          await bus.streams.append(`${root}.feed.${d.seq % SHARDS}.${user}`, set, {
+            msgId: `${user}:${d.seq}`,
+            headers: { "Drivecast-Writer": "floor" },
+          });
+          d.ackNoWait();
+        }),
+      );
+      done += batch.length;
+    }
+    const used = process.cpuUsage(started);
+    await consumer.close();
+    return (used.user + used.system) / n;
+  } finally {
+    await publisher.close();
+    await bus.close();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -448,6 +516,8 @@ try {
   log(
     `per DocEvent: decode ${b.decodeUs.toFixed(1)} µs, compute ${b.computeUs.toFixed(1)} µs, flush ${b.flushUs.toFixed(1)} µs`,
   );
+  const floorUs = await natsFloor(nats.url, Math.round(b.bytes), Math.round(b.setBytes));
+  log(`NATS client alone: ${floorUs.toFixed(1)} µs of CPU per DocEvent (pull, append, ack)`);
   const t = await takeover(nats.url);
   const ttl = DEFAULT_CHANGESET_CONFIG.leaseTtlMs;
   const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
@@ -469,28 +539,36 @@ try {
 | figure | result | goal |
 | --- | --- | --- |
 | DocEvents/s per worker, one core, NATS (worker process alone, nats-server on the other core) | ${fmt(n.rate)} /CPU-s (${fmt(n.wallRate)} /s wall) | ≥ 20,000: ${verdict(n.rate >= 20_000)} |
-| CPU per DocEvent in process: msgpack decode / change computation / change set build + encode | ${b.decodeUs.toFixed(1)} / ${b.computeUs.toFixed(1)} / ${b.flushUs.toFixed(1)} µs (${fmt(b.bytes)} B DocEvents) | — |
+| CPU per DocEvent in process: msgpack decode / change computation / change set build + encode | ${b.decodeUs.toFixed(1)} / ${b.computeUs.toFixed(1)} / ${b.flushUs.toFixed(1)} µs (${fmt(b.bytes)} B DocEvents, ${fmt(b.setBytes)} B sets) | — |
+| CPU per DocEvent of the NATS client alone, in the benchmark's own process (no actors): pull it, append one set, acknowledge it | ${floorUs.toFixed(1)} µs (at most ${fmt(1e6 / floorUs)} /CPU-s with nothing else to do) | — |
 | RSS of that worker, ${fmt(USERS)} active actors, ${fmt(n.roots)} roots, after GC | ${fmt(n.rss / 2 ** 20)} MiB (heap ${fmt(n.heap / 2 ** 20)} MiB) | — |
 | shard takeover after SIGKILL (lease TTL ${ttl / 1000} s, ack wait ${DEFAULT_CHANGESET_CONFIG.ackWaitMs / 1000} s) | median ${fmt(median(t))} ms, max ${fmt(Math.max(...t))} ms over ${t.length} runs | ≤ ${fmt(2 * ttl)} ms: ${verdict(Math.max(...t) <= 2 * ttl)} |
 
 - World: ${fmt(USERS)} users, each with two personal sync roots (${fmt(2 * USERS)} root documents), and
   teams of 100 sharing a team root (${fmt(Math.ceil(USERS / 100))} more); ${SHARDS} shards, one worker owning them all.
-- Load: a warm-up pass of one event per user (every actor activated: feed head read, groups), then
+- Load: the worker starts first and leases every shard; then a warm-up pass of one event per
+  user (every actor activated: feed head read, groups), then, once every actor is active,
   ${fmt(MEASURED)} DocEvents at random: 95 % of the audit events in one user's personal roots, 5 % in a
-  team folder (one DocEvent per shard holding members, ~1.6 users each), all published before the
-  worker started. The rate is DocEvents acknowledged (each one's change sets stored first) per
-  CPU-second of the worker over the measured pass; warm-up (activations) ran at ${fmt(n.warmRate)} /CPU-s.
-  Default settings (and the recommended \`NODE_OPTIONS=--max-semi-space-size=64\`; without it the
-  rate was ~14 % lower): quiet period 250 ms, maximum delay 2 s, flush budget ${fmt(DEFAULT_CHANGESET_CONFIG.flushBudgetPerSecond)} sets/s.
-- Where the CPU goes (V8 profile of the worker at 100,000 users, measured pass, default V8 young
-  generation): garbage collection 28 %, the NATS client 26 % (per DocEvent a pulled message and an
-  ack publish; per stored set a JetStream publish request, for which nats.js allocates a timer and
-  an Error even when it succeeds), msgpack encoding of the stored sets 11 %, DocEvent decoding 11 %,
-  actors and shards 9 %, change computation 5 %. Recent gains, same machine: acks that do not
-  wait for the server's confirmation (a lost ack is a redelivery the watermark recognises) and
-  nats.js async traces off took the worker from 3,224 to 4,368 /CPU-s at 20,000 users
-  (BENCH_USERS=20000), the DocEvent decoder sharing equal ancestor snapshots to ~6,000; at
-  100,000 users the gain is smaller (~4,400) until the young-generation setting (~5,100).
+  team folder (one DocEvent per shard holding members, ~1.6 users each), published faster than
+  the worker takes them (it works through a backlog). The rate is DocEvents acknowledged (each
+  one's change sets stored first) per CPU-second of the worker over that measured pass; the
+  warm-up (activations) ran at ${fmt(n.warmRate)} /CPU-s. Default settings (and the recommended
+  \`NODE_OPTIONS=--max-semi-space-size=64\`), except that actors stay active for the whole run:
+  quiet period 250 ms, maximum delay 2 s, flush budget ${fmt(DEFAULT_CHANGESET_CONFIG.flushBudgetPerSecond)} sets/s.
+  Earlier versions of this benchmark published the whole load before the worker started; as the
+  worker leases its shards a few at a time, its first shards then ran through their whole load
+  while the last were still being leased, so the figure mixed activations into the steady state.
+- Where the CPU goes (V8 profile of the measured pass at 100,000 users, BENCH_WORKER_PROF): the
+  NATS client 33 % (per DocEvent a pulled message and an acknowledgement, per stored set a
+  publish and its PubAck: parsing, encoding protocol lines and headers, socket writes), garbage
+  collection 21 %, DocEvent decoding 13 %, actors and shards 13 %, encoding stored sets 7 %,
+  change computation 7 %. The same client work costs ${floorUs.toFixed(1)} µs outside the worker (row
+  above) and, at 33 % of the worker's ${fmt(1e6 / n.rate)} µs per DocEvent, ~${fmt(0.33e6 / n.rate)} µs inside it (caches, collector,
+  100,000 actors). Recent gains, same machine and measure: stored sets written by field
+  (\`feedEntryCodec\`, flush 23 → 8 µs per DocEvent), short strings decoded flat (decode 39 → 18
+  µs), PubAcks (and the feed-head reads of activations) through one reply subscription instead of
+  a nats.js request each (no timer, no Error per publish), and a turn's publishes handed to the
+  client together (one socket write).
 - Takeover: two workers split the 64 shards, events trickle into every shard, one worker is
   killed; the figure is the time until the survivor processes the last of the dead worker's
   shards again: lease expiry observed (TTL), the next lease round (≤ TTL/3), then the grace of ack
