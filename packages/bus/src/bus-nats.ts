@@ -455,7 +455,8 @@ class NatsStreams implements Streams {
   }
 
   async append(subject: string, data: Uint8Array, options?: AppendOptions): Promise<AppendResult> {
-    // The headers JetStream reads, as nats.js's publish would set them.
+    // The headers JetStream reads, as nats.js's publish would set them (append: the map is
+    // new, and set() would first search it for each key).
     let h: MsgHdrs | undefined;
     if (
       options?.headers ||
@@ -464,11 +465,11 @@ class NatsStreams implements Streams {
     ) {
       h = natsHeaders();
       if (options.headers) {
-        for (const [k, v] of Object.entries(options.headers)) h.set(k, headerValue(v));
+        for (const [k, v] of Object.entries(options.headers)) h.append(k, headerValue(v));
       }
-      if (options.msgId !== undefined) h.set(MSG_ID_HEADER, options.msgId);
+      if (options.msgId !== undefined) h.append(MSG_ID_HEADER, options.msgId);
       if (options.expectedLastSubjectSeq !== undefined) {
-        h.set(EXPECTED_LAST_SUBJECT_SEQ_HEADER, String(options.expectedLastSubjectSeq));
+        h.append(EXPECTED_LAST_SUBJECT_SEQ_HEADER, String(options.expectedLastSubjectSeq));
       }
     }
     let reply: PubAckReply;
