@@ -196,7 +196,7 @@ class NatsBus implements Bus {
     private readonly log: BusLogger,
     private readonly timeoutMs: number,
   ) {
-    this.streams = new NatsStreams(nc, js, jsm, log, timeoutMs);
+    this.streams = new NatsStreams(nc, jsm, log, timeoutMs);
     this.kvm = new Kvm(js);
     void this.followStatus();
   }
@@ -402,7 +402,6 @@ class NatsStreams implements Streams {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly log: BusLogger,
     private readonly timeoutMs: number,
@@ -523,6 +522,9 @@ class NatsStreams implements Streams {
     // seen: CAS loops read, then append with the sequence read. Through the mux: every actor
     // activation reads its feed head so, and for a user without history the client's request
     // built two Errors (the request's and the 404's).
+    if (!/^[^.*>\s]+$/.test(stream)) {
+      throw new BusError(`read the last message of ${subject}: "${stream}" is not a stream name`);
+    }
     let reply: MsgGetReply;
     try {
       reply = (await this.mux.request(
