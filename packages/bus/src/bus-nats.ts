@@ -767,7 +767,7 @@ class NatsConsumer implements Consumer {
 class NatsDelivery implements Delivery {
   readonly subject: string;
   readonly data: Uint8Array;
-  readonly headers: Record<string, string>;
+  private userHeaders: Record<string, string> | null = null;
   private settled = false;
 
   constructor(
@@ -781,7 +781,12 @@ class NatsDelivery implements Delivery {
   ) {
     this.subject = msg.subject;
     this.data = msg.data;
-    this.headers = userHeaders(msg.headers);
+  }
+
+  /** Read when asked: the changeset's hot path never looks at them. */
+  get headers(): Record<string, string> {
+    this.userHeaders ??= userHeaders(this.msg.headers);
+    return this.userHeaders;
   }
 
   async ack(): Promise<void> {

@@ -58,8 +58,9 @@ export function parseAckSubject(reply: string): AckInfo | null {
     deliveryCount: Number(t[o + 2]),
     streamSeq: Number(t[o + 3]),
     consumerSeq: Number(t[o + 4]),
-    // Nanoseconds overflow a double's exact range; BigInt keeps the millisecond exact.
-    timeMs: Number(BigInt(tm) / 1_000_000n),
+    // Nanoseconds overflow a double's exact range: the milliseconds are the digits before the
+    // last six (no BigInt per delivered message).
+    timeMs: tm.length > 6 ? Number(tm.slice(0, -6)) : 0,
     pending: Number(t[o + 6]),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromBase64, parseHeaderBlock } from "../src/nats-wire.js";
+import { fromBase64, parseAckSubject, parseHeaderBlock } from "../src/nats-wire.js";
 
 const block = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -23,5 +23,23 @@ describe("nats wire", () => {
     const b = fromBase64(Buffer.from([0, 1, 254, 255]).toString("base64"));
     expect(b.constructor).toBe(Uint8Array);
     expect([...b]).toEqual([0, 1, 254, 255]);
+  });
+
+  it("ack subject - stream, consumer, counts and the storage time in exact milliseconds", () => {
+    // 1795407495410123456 ns: beyond a double's exact range, its milliseconds are not.
+    const info = parseAckSubject("$JS.ACK.DRIVE_EVENTS.shard-7.2.1234.1200.1795407495410123456.17");
+    expect(info).toEqual({
+      stream: "DRIVE_EVENTS",
+      consumer: "shard-7",
+      deliveryCount: 2,
+      streamSeq: 1234,
+      consumerSeq: 1200,
+      timeMs: 1795407495410,
+      pending: 17,
+    });
+    const domain = parseAckSubject("$JS.ACK.dom.hash.S.c.1.5.5.1795407495410999999.0.token");
+    expect(domain?.timeMs).toBe(1795407495410);
+    expect(domain?.stream).toBe("S");
+    expect(parseAckSubject("_INBOX.x.y")).toBeNull();
   });
 });
