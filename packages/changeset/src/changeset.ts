@@ -211,11 +211,11 @@ export async function startChangeset(
     onFlush(info) {
       windows.recordFlush();
       metrics.flushSize.observe(info.changes.length);
-      metrics.flushes.inc({ reason: info.reason, tooMany: String(info.hasTooManyChanges) });
-      for (const c of info.changes) metrics.changes.inc({ eventId: c.eventId });
+      metrics.countFlush(info.reason, info.hasTooManyChanges);
+      for (const c of info.changes) metrics.countChange(c.eventId);
     },
     onComputeError(error, event) {
-      metrics.events.inc({ outcome: "failed" });
+      metrics.countEvent("failed");
       logger.error(
         { err: error, shard, eventId: event.eventId, docUuid: event.docUuid, source: event.source },
         "change computation failed; this user's effect of the event is skipped",
@@ -265,7 +265,7 @@ export async function startChangeset(
             now,
             timers,
             hooks: {
-              event: (outcome) => metrics.events.inc({ outcome }),
+              event: (outcome) => metrics.countEvent(outcome),
               processing: (state, detail) =>
                 logger.info({ shard, ...detail }, `shard processing ${state}`),
               actors(delta, kind) {

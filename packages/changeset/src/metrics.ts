@@ -1,9 +1,23 @@
 // The changeset worker's Prometheus metrics (names documented in the README).
 import { Counter, Gauge, Histogram, type Registry } from "@drivecast/bus";
 
+/**
+ * `inc(counter, key, labels)`: `counter.inc(labels)` hashes the label object on every call, a
+ * visible share of a busy worker's allocations (once per DocEvent, per stored set, per change);
+ * the child of each label combination is looked up once, by `key`, and kept.
+ */
+function cachedInc<T extends string>(counter: Counter<T>) {
+  const children = new Map<string, { inc(): void }>();
+  return (key: string, labels: Partial<Record<T, string>>): void => {
+    let child = children.get(key);
+    if (child === undefined) children.set(key, (child = counter.labels(labels)));
+    child.inc();
+  };
+}
+
 export function createChangesetMetrics(registry: Registry) {
   const registers = [registry];
-  return {
+  const m = {
     shardsOwned: new Gauge({
       name: "drivecast_changeset_shards_owned",
       help: "Shards leased by this worker",
@@ -88,6 +102,16 @@ export function createChangesetMetrics(registry: Registry) {
       help: "Device registrations deleted after the device max age",
       registers,
     }),
+  };
+  const events = cachedInc(m.events);
+  const flushes = cachedInc(m.flushes);
+  const changes = cachedInc(m.changes);
+  return {
+    ...m,
+    countEvent: (outcome: string) => events(outcome, { outcome }),
+    countFlush: (reason: string, tooMany: boolean) =>
+      flushes(`${reason}/${tooMany}`, { reason, tooMany: String(tooMany) }),
+    countChange: (eventId: string) => changes(eventId, { eventId }),
   };
 }
 
