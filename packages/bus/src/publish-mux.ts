@@ -17,6 +17,11 @@
 // - No stream listens on the subject: the server answers the reply subject with a 503 status
 //   (nats.js connects with `no_responders`), which rejects at once.
 // - Closing rejects whatever is pending: no caller waits for a reply that cannot come.
+// - In flight: at most `maxInFlight` requests wait for their reply; later ones wait here,
+//   unsent, and their timeout starts when they are sent. Without the bound, a worker flushing
+//   thousands of sets at once queued them all in the server, in front of everything else the
+//   connection sends: measured, the lease renewals (KV writes on the same connection) came back
+//   too late and a worker with 100,000 active users lost every shard.
 //
 // Outbox: nats.js writes to the socket once per microtask checkpoint that follows a publish.
 // The changeset publishes from timer callbacks and promise continuations (a stored set, then
@@ -69,6 +74,9 @@ interface Pending {
   resolve(reply: unknown): void;
   reject(error: Error): void;
 }
+
+/** Requests waiting for their reply at once, per connection (see "In flight"). */
+export const DEFAULT_MAX_IN_FLIGHT = 1_024;
 
 /** The status a NATS server answers with when no subscription takes a request. */
 const NO_RESPONDERS = 503;
@@ -131,12 +139,16 @@ export class PublishMux {
   private next = 0;
   private closed = false;
   private readonly pending = new Map<string, Pending>();
+  /** Requests beyond `maxInFlight`, not sent yet, oldest first from `queuedFrom`. */
+  private queued: { send(): void; reject(error: Error): void }[] = [];
+  private queuedFrom = 0;
   private readonly decoder = new TextDecoder();
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly outbox: Outbox,
     private readonly timeoutMs: number,
+    private readonly maxInFlight = DEFAULT_MAX_IN_FLIGHT,
   ) {}
 
   /**
@@ -146,19 +158,40 @@ export class PublishMux {
   request(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<unknown> {
     if (this.closed) return Promise.reject(new DisconnectedError("the bus is closed"));
     if (this.sub === null) this.start();
-    const token = (this.next++).toString(36);
     return new Promise<unknown>((resolve, reject) => {
-      this.pending.set(token, {
-        subject,
-        deadline: Date.now() + this.timeoutMs,
-        resolve,
-        reject,
-      });
-      this.outbox.publish(subject, data, this.prefix + token, headers, (error) => {
-        this.pending.delete(token);
-        reject(error);
-      });
+      const send = (): void => {
+        const token = (this.next++).toString(36);
+        this.pending.set(token, {
+          subject,
+          deadline: Date.now() + this.timeoutMs,
+          resolve,
+          reject,
+        });
+        this.outbox.publish(subject, data, this.prefix + token, headers, (error) => {
+          if (this.pending.delete(token)) reject(error);
+          this.sendQueued();
+        });
+      };
+      if (this.pending.size < this.maxInFlight && this.queuedFrom === this.queued.length) send();
+      else this.queued.push({ send, reject });
     });
+  }
+
+  /** Sends waiting requests while there is room. */
+  private sendQueued(): void {
+    while (this.queuedFrom < this.queued.length && this.pending.size < this.maxInFlight) {
+      const q = this.queued[this.queuedFrom]!;
+      this.queued[this.queuedFrom++] = undefined as never;
+      q.send();
+    }
+    // Drop the sent prefix now and then, not on every reply (a copy each time is quadratic).
+    if (this.queuedFrom > 0 && this.queuedFrom === this.queued.length) {
+      this.queued = [];
+      this.queuedFrom = 0;
+    } else if (this.queuedFrom > 1_024 && this.queuedFrom * 2 > this.queued.length) {
+      this.queued = this.queued.slice(this.queuedFrom);
+      this.queuedFrom = 0;
+    }
   }
 
   /** Rejects every pending publish and stops listening. */
@@ -176,10 +209,16 @@ export class PublishMux {
       p.reject(new DisconnectedError(`publish to ${p.subject}: the bus closed before the reply`));
     }
     this.pending.clear();
+    for (const q of this.queued.slice(this.queuedFrom)) {
+      q.reject(new DisconnectedError("the bus closed before sending"));
+    }
+    this.queued = [];
+    this.queuedFrom = 0;
   }
 
+  /** Requests sent or waiting to be, without their reply yet. */
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.queued.length - this.queuedFrom;
   }
 
   private start(): void {
@@ -200,6 +239,7 @@ export class PublishMux {
     const p = this.pending.get(token);
     if (p === undefined) return; // Timed out already; the caller retried.
     this.pending.delete(token);
+    this.sendQueued();
     if (msg.data.length === 0 && msg.headers?.code === NO_RESPONDERS) {
       p.reject(new NoReplyError(p.subject));
       return;
@@ -223,5 +263,6 @@ export class PublishMux {
         new TimeoutError(`publish to ${p.subject}: NATS did not acknowledge in time; retry`),
       );
     }
+    this.sendQueued();
   }
 }

@@ -201,13 +201,14 @@ describe("nats bus - server restarts", () => {
 });
 
 describe("nats bus - appends in flight", () => {
-  it("append - concurrent appends each get the acknowledgement of their own message", async () => {
+  it("append - concurrent appends, more than are sent at once, each get their own acknowledgement", async () => {
     const bus = await connectNatsBus({ servers: server.url, name: "mux" });
     try {
       const stream = uniqueName("M");
       const root = uniqueName("m");
       await bus.streams.ensure({ name: stream, subjects: [`${root}.>`] });
-      const n = 2_000;
+      // Beyond the mux's in-flight bound (DEFAULT_MAX_IN_FLIGHT): the rest wait their turn.
+      const n = 2_500;
       const results = await Promise.all(
         Array.from({ length: n }, (_, i) =>
           bus.streams.append(`${root}.${i % 7}`, enc(`v${i}`), { msgId: `id-${i}` }),
