@@ -578,6 +578,12 @@ try {
   µs), PubAcks (and the feed-head reads of activations) through one reply subscription instead of
   a nats.js request each (no timer, no Error per publish), and a turn's publishes handed to the
   client together (one socket write).
+- Under this load a worker once lost every lease: its appends (thousands at once) and the
+  feed-head reads of 100,000 activations queued in nats-server in front of its lease renewals,
+  which came back too late; the shards were re-acquired and the events redelivered (cheaply
+  skipped, which flattered the rate). Now at most 1,024 requests per connection await their
+  reply (the rest wait unsent) and at most 64 feed-head reads run at once; the benchmark logs
+  the activations of the measured pass, which re-leased shards would show.
 - Takeover: two workers split the 64 shards, events trickle into every shard, one worker is
   killed; the figure is the time until the survivor processes the last of the dead worker's
   shards again: lease expiry observed (TTL), the next lease round (≤ TTL/3), then the grace of ack
