@@ -2,9 +2,9 @@
 import { Counter, Gauge, Histogram, type Registry } from "@drivecast/bus";
 
 /**
- * `inc(counter, key, labels)`: `counter.inc(labels)` hashes the label object on every call, a
- * visible share of a busy worker's allocations (once per DocEvent, per stored set, per change);
- * the child of each label combination is looked up once, by `key`, and kept.
+ * An `inc(key, labels)` for `counter`. `counter.inc(labels)` hashes the label object on every
+ * call, a visible share of a busy worker's allocations (once per DocEvent, per stored set, per
+ * change); here the child of each label combination is made once, kept under `key`, and reused.
  */
 function cachedInc<T extends string>(counter: Counter<T>) {
   const children = new Map<string, { inc(): void }>();

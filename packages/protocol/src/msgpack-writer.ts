@@ -1,8 +1,9 @@
 // A msgpack writer for the hot paths (the ingest's DocEvents, the changeset's stored sets): plain
 // JSON-like values (objects, arrays, strings, numbers, booleans, null, Uint8Array) into shared
-// slabs, with the bytes of object keys cached (the internal messages use a few dozen keys). It writes standard msgpack with the same
-// choices as @msgpack/msgpack (smallest int form, float64 for the rest, undefined object values
-// left out), so the protocol's codec decodes its output to the same value.
+// slabs, with the bytes of object keys cached (the internal messages use a few dozen keys). It
+// writes standard msgpack with the same choices as @msgpack/msgpack (smallest int form, float64
+// for the rest, undefined object values left out), so the protocol's codec decodes its output to
+// the same value.
 // Measured: a DocSnapshot with its ACLs took ~14 µs with the generic encoder, most of it in
 // per-string UTF-8 counting and per-object key encoding; this writer does both once.
 // Plain Uint8Array and DataView, no Buffer: the protocol package runs outside Node too.
