@@ -76,7 +76,7 @@ interface Pending {
 }
 
 /** Requests waiting for their reply at once, per connection (see "In flight"). */
-export const DEFAULT_MAX_IN_FLIGHT = 1_024;
+const DEFAULT_MAX_IN_FLIGHT = 1_024;
 
 /** The status a NATS server answers with when no subscription takes a request. */
 const NO_RESPONDERS = 503;

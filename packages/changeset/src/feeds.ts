@@ -43,37 +43,11 @@ export interface FeedWriter {
   append(shard: number, head: FeedHead, entry: FeedEntry): Promise<AppendOutcome>;
 }
 
-/**
- * Feed-head reads in flight at once, per worker. Every actor activation reads one, and a worker
- * that takes over shards with a backlog activates thousands of actors at once: unbounded, those
- * reads (JetStream API requests) queued up in the server past the request timeout, were retried,
- * and delayed the lease renewals until the worker lost every shard (measured: 100,000 users
- * activated on one worker). Sixty-four keep the server busy without a queue.
- */
-export const MAX_HEAD_READS = 64;
-
-export function createFeedWriter(
-  bus: Bus,
-  names: Names,
-  writerId: string,
-  maxHeadReads = MAX_HEAD_READS,
-): FeedWriter {
+export function createFeedWriter(bus: Bus, names: Names, writerId: string): FeedWriter {
   const headers = { [WRITER_HEADER]: writerId };
-  let reading = 0;
-  const waiting: (() => void)[] = [];
   return {
     async head(shard, user) {
-      // A slot is handed from a finished read straight to the next waiting one.
-      if (reading < maxHeadReads) reading++;
-      else await new Promise<void>((r) => waiting.push(r));
-      let last;
-      try {
-        last = await bus.streams.lastBySubject(names.feedsStream, names.feed(shard, user));
-      } finally {
-        const next = waiting.shift();
-        if (next) next();
-        else reading--;
-      }
+      const last = await bus.streams.lastBySubject(names.feedsStream, names.feed(shard, user));
       if (!last) return EMPTY_HEAD;
       const entry = feedCodec.decode(last.data);
       return { subjectSeq: last.seq, position: entry.summary.upperBound, eventSeq: entry.eventSeq };

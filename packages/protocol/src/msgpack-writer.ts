@@ -75,11 +75,6 @@ export class MsgpackWriter {
     this.pos += length;
   }
 
-  /** Copies the message written so far into `target` at `offset`. */
-  copyTo(target: Uint8Array, offset: number): void {
-    target.set(this.buf.subarray(this.start, this.pos), offset);
-  }
-
   private ensure(n: number): void {
     // Kept this small so that V8 inlines it into every writer method; the rare case is apart.
     if (this.pos + n > this.buf.length) this.nextSlab(n);
